@@ -1,0 +1,1 @@
+"""One module per dataset; each defines ``SPEC`` (an ``imudata.registry.DatasetSpec``)."""

@@ -1,0 +1,54 @@
+"""Parsing helpers shared by dataset modules: fast numeric text readers and label tables."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..errors import FormatError
+from ..format import Label
+
+
+def read_numeric(path: Path, *, sep: str = " ", ncols: int, skip_rows: int = 0,
+                 source: bytes | None = None) -> np.ndarray:
+    """A headerless numeric text file as a float64 (rows, ncols) array, parsed by polars.
+
+    Literal ``NaN`` tokens are kept as NaN (they mark missing samples in the originals); a short
+    row, an empty field or a non-numeric token is an error naming the file and 1-based line, so
+    a damaged or re-saved file is never silently half-read. ``source`` passes bytes already in
+    memory (a member read from a zip) instead of reading ``path``.
+    """
+    schema = {f"c{i}": pl.Float64 for i in range(ncols)}
+    data = source if source is not None else path
+    try:
+        df = pl.read_csv(data, separator=sep, has_header=False, skip_rows=skip_rows, schema=schema,
+                         truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError as exc:
+        raise FormatError(f"{path}: {_first_bad_line(data, sep, ncols, skip_rows)} (expected {ncols} "
+                          f"{sep!r}-separated numbers per line)") from exc
+    nulls = df.select(pl.any_horizontal(pl.all().is_null()).arg_true()).to_series()
+    if len(nulls):
+        line = int(nulls[0]) + skip_rows + 1
+        raise FormatError(f"{path}: line {line}: fewer than {ncols} values or an empty field")
+    return df.to_numpy()
+
+
+def _first_bad_line(data: Path | bytes, sep: str, ncols: int, skip_rows: int) -> str:
+    text = data if isinstance(data, bytes) else Path(data).read_bytes()
+    for i, line in enumerate(text.decode("latin-1").splitlines()[skip_rows:], start=skip_rows + 1):
+        fields = line.strip().split(sep) if sep != " " else line.split()
+        if len(fields) != ncols:
+            return f"line {i}: {len(fields)} values, expected {ncols}"
+        for f in fields:
+            try:
+                float(f)
+            except ValueError:
+                return f"line {i}: {f!r} is not a number"
+    return "unparseable content"
+
+
+def labels_from(table: list[tuple[int, str, str]], ignore: set[int] | None = None) -> list[Label]:
+    """Labels from (id, original name, natural-language text) rows."""
+    ignore = ignore or set()
+    return [Label(id=i, name=n, text=t, ignore=i in ignore) for i, n, t in table]

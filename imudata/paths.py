@@ -1,0 +1,70 @@
+"""Where datasets live on disk: ``--root``, else ``$IMUDATA_HOME``, else the user cache."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def default_root() -> Path:
+    """The data root when none is given: ``$IMUDATA_HOME`` or the platform's user cache dir."""
+    env = os.environ.get("IMUDATA_HOME")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "imudata"
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The data root to use for an explicit ``root`` (may be None)."""
+    return Path(root).expanduser() if root is not None else default_root()
+
+
+class DatasetPaths:
+    """The fixed layout of one dataset below the data root.
+
+    ``raw/downloads`` holds archives as downloaded, ``raw/extracted`` the original tree,
+    ``raw/sources.lock.json`` the sha256 of every source, ``parquet/<stream>/`` the shards,
+    ``dataset.json`` the card, and ``.work`` the staging area of an unfinished conversion.
+    """
+
+    def __init__(self, root: Path, dataset_id: str) -> None:
+        self.root = Path(root)
+        self.id = dataset_id
+        self.base = self.root / dataset_id
+
+    @property
+    def raw(self) -> Path:
+        return self.base / "raw"
+
+    @property
+    def downloads(self) -> Path:
+        return self.raw / "downloads"
+
+    @property
+    def extracted(self) -> Path:
+        return self.raw / "extracted"
+
+    @property
+    def lock(self) -> Path:
+        return self.raw / "sources.lock.json"
+
+    @property
+    def parquet(self) -> Path:
+        return self.base / "parquet"
+
+    def stream_dir(self, stream: str) -> Path:
+        return self.parquet / stream
+
+    @property
+    def card(self) -> Path:
+        return self.base / "dataset.json"
+
+    @property
+    def work(self) -> Path:
+        return self.base / ".work"

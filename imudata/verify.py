@@ -1,0 +1,51 @@
+"""``imudata verify``: re-hash raw files and shards and check every shard against the format."""
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow.parquet as pq
+
+from .api import load_card
+from .fetch import sha256_file
+from .format import arrow_schema, validate_card
+from .errors import SchemaError
+from .shards import read_metadata
+
+
+def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
+    """Every problem found (an empty list means the dataset is intact)."""
+    paths, card = load_card(name, root)
+    problems: list[str] = []
+    try:
+        validate_card(card)
+    except SchemaError as exc:
+        problems.append(str(exc))
+    if paths.lock.exists():
+        files = json.loads(paths.lock.read_text()).get("files", {})
+        for key, entry in files.items():
+            candidates = [paths.downloads / key, paths.extracted / key]
+            found = next((p for p in candidates if p.exists()), None)
+            if found is None:
+                problems.append(f"raw file {key} is recorded in {paths.lock.name} but absent")
+            elif sha256_file(found) != entry["sha256"]:
+                problems.append(f"raw file {found} changed: sha256 differs from {paths.lock.name}")
+    static = card.static_dict()
+    for sh in card.shards:
+        p = paths.base / sh["path"]
+        if not p.exists():
+            problems.append(f"shard {sh['path']} is missing")
+            continue
+        if sha256_file(p) != sh["sha256"]:
+            problems.append(f"shard {sh['path']}: sha256 differs from dataset.json")
+        want = arrow_schema(card.stream(sh["stream"]))
+        got = pq.read_schema(p).remove_metadata()
+        if not got.equals(want):
+            problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
+        meta = read_metadata(p)
+        if {k: v for k, v in meta.items() if k != "shard"} != json.loads(json.dumps(static)):
+            problems.append(f"shard {sh['path']}: embedded card differs from dataset.json")
+        rows = pq.read_metadata(p).num_rows
+        if rows != sh["rows"]:
+            problems.append(f"shard {sh['path']}: {rows} rows, dataset.json says {sh['rows']}")
+    return problems
