@@ -75,6 +75,7 @@ PLACEMENT_TEXT: dict[str, str] = {
 }
 
 GRAVITY_VALUES = ("included", "removed", "n.a.")
+DATASET_LEVEL_KEYS = ("subjects", "shards", "completeness")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -200,10 +201,14 @@ class DatasetCard:
             raise SchemaError(f"dataset card is missing or has an unexpected key: {exc}") from exc
 
     def static_dict(self) -> dict[str, Any]:
-        """The card without the dataset-level ``subjects`` and ``shards`` tables (what each shard embeds)."""
+        """The card without its dataset-level tables (``subjects``, ``shards``, ``completeness``).
+
+        This is what every shard embeds: those tables are only known once every shard is written
+        (a shard cannot contain its own sha256), so they live in dataset.json alone.
+        """
         d = self.to_dict()
-        d.pop("shards", None)
-        d.pop("subjects", None)
+        for key in DATASET_LEVEL_KEYS:
+            d.pop(key, None)
         return d
 
 
