@@ -40,7 +40,7 @@ FAST = {"backoff": 0.01, "timeout": 5.0, "progress": False}
 class Request:
     path: str
     range: str | None
-    sent: int = 0  # body bytes the server wrote
+    sent: int = 0  # body bytes the server sent (or is sending)
 
 
 @dataclass
@@ -117,8 +117,8 @@ def _handler(state: Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if path in state.cut_first and n == 1:
                 half = body[: len(body) // 2]
-                self.wfile.write(half)
                 req.sent = len(half)
+                self.wfile.write(half)
                 self.wfile.flush()
                 self.close_connection = True
                 try:
@@ -126,8 +126,8 @@ def _handler(state: Server) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
+            req.sent = len(body)  # recorded first: the client may finish before write() returns
             self.wfile.write(body)
-            req.sent = len(body)
 
     return Handler
 
@@ -444,6 +444,7 @@ def test_zip_mac_junk_skipped_and_nested(tmp_path: Path) -> None:
         "WESAD/S2/S2_E4_Data.zip": _zip_bytes({"ACC.csv": b"acc"}),
         "WESAD/extra.zip": _zip_bytes({"inner/x.txt": b"x", "deeper.zip": _zip_bytes({"y.txt": b"y"})}),
         "__MACOSX/WESAD/._S2.pkl": b"junk",
+        "__MACOSX/WESAD/S2/plain.txt": b"junk",
         "WESAD/._x": b"junk",
         "WESAD/.DS_Store": b"junk",
     }
