@@ -133,6 +133,209 @@ def verify(name: Annotated[str, typer.Argument(help="Dataset id.")], root: RootO
     _err(f"{name}: OK (raw files and shards match their recorded sha256, schemas valid)")
 
 
+@app.command()
+def labels(
+    name: Annotated[Optional[str], typer.Argument(help="Dataset id; omit for the whole vocabulary by group.")] = None,
+    include_all: Annotated[bool, typer.Option("--all", help="Also list non-activities (affective states, null).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The canonical label vocabulary: each dataset label's canonical activity, text and group.
+
+    With a dataset id: that dataset's labels (its own id and name kept) and what they map to.
+    Without: every canonical label by group, with its synonyms and the datasets that use it.
+    """
+    from dataclasses import asdict
+
+    from . import vocabulary as voc
+
+    if name is not None:
+        rows = voc.table(name)
+        if as_json:
+            typer.echo(json.dumps([{"dataset": r.dataset, "id": r.id, "name": r.name, "text": r.text,
+                                    "canonical": asdict(r.canonical)} for r in rows], indent=2, ensure_ascii=False))
+            return
+        w_id = max(len(str(r.id)) for r in rows)
+        w_name = max(len(r.name) for r in rows)
+        w_can = max(len(r.canonical.name) for r in rows)
+        for r in rows:
+            flag = "" if r.canonical.activity else "  (not an activity)"
+            typer.echo(f"{str(r.id if r.id is not None else '-'):>{w_id}}  {r.name:<{w_name}}  -> "
+                       f"{r.canonical.name:<{w_can}}  [{r.canonical.group}]  \"{r.canonical.text}\"{flag}")
+        return
+    used: dict[str, list[str]] = {}
+    for ds in voc.datasets():
+        try:
+            for r in voc.table(ds):
+                used.setdefault(r.canonical.name, [])
+                if ds not in used[r.canonical.name]:
+                    used[r.canonical.name].append(ds)
+        except ImudataError:
+            continue
+    grouped = voc.groups(activities_only=not include_all)
+    if as_json:
+        typer.echo(json.dumps({g: [{**asdict(c), "datasets": used.get(c.name, [])} for c in cs]
+                               for g, cs in grouped.items()}, indent=2, ensure_ascii=False))
+        return
+    n = sum(len(cs) for cs in grouped.values())
+    typer.echo(f"{n} canonical labels in {len(grouped)} groups")
+    for g, cs in grouped.items():
+        typer.echo(f"\n{g}")
+        for c in cs:
+            syn = f"; also: {', '.join(c.synonyms)}" if c.synonyms else ""
+            typer.echo(f"  {c.name}: \"{c.text}\"{syn}  [{', '.join(used.get(c.name, [])) or 'no dataset'}]")
+
+
+manifest_app = typer.Typer(help="Training manifests: datasets, channels, windows, weights and subject splits.",
+                           no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
+
+
+@manifest_app.command("check")
+def manifest_check(
+    file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md).")],
+    root: RootOpt = None,
+    no_write: Annotated[bool, typer.Option("--no-write", help="Do not write resolved fraction splits back to FILE.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Validate a manifest against the converted data and print a per-dataset table.
+
+    Checks keys, types, dataset ids, streams, channels, labels and subject-disjoint splits (a
+    subject in two splits fails); resolves seeded fraction splits and writes them back to FILE as
+    explicit subject lists. Table: subjects, hours, non-overlapping windows, labels, channels.
+    """
+    from . import manifest as mf
+
+    m = mf.load(file, root=root, write_back=not no_write)
+    rows = mf.check(m, root=root)
+    for w in m.warnings:
+        _err(f"warning: {w}")
+    if m.written_back:
+        _err(f"{file}: wrote the resolved splits of {', '.join(m.written_back)} back to the file")
+    problems = [p for r in rows for p in r["problems"]]
+    if as_json:
+        typer.echo(json.dumps({"name": m.name, "datasets": rows, "warnings": m.warnings}, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(mf.render(rows))
+    for p in problems:
+        _err(f"FAIL {p}")
+    if problems:
+        raise typer.Exit(1)
+    _err(f"{file}: OK ({len(rows)} datasets)")
+
+
+@app.command()
+def bands(
+    name: Annotated[str, typer.Argument(help="Dataset id (converted first).")],
+    root: RootOpt = None,
+    stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Source stream (default: the dataset's first).")] = None,
+    band_spec: Annotated[str, typer.Option("--bands", help="Comma-separated LOW-HIGH bands in Hz; an open last band ('4-') runs to Nyquist.")] = "0-1,1-4,4-",
+    order: Annotated[int, typer.Option("--order", help="Butterworth order of each low-/high-pass.")] = 4,
+    causal: Annotated[bool, typer.Option("--causal", help="Causal filtering (sosfilt) instead of zero-phase (sosfiltfilt).")] = False,
+    method: Annotated[str, typer.Option("--method", help="'complementary' (bands from low-passes; they sum back exactly) or 'butterworth' (low-/band-/high-pass per band).")] = "complementary",
+    out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_bands).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Split a stream into frequency bands (SlotFM: 0-1, 1-4, >4 Hz) as a derived stream.
+
+    Writes parquet/<stream>_bands/ with one channel per source channel and band
+    (waist_acc_x_band0, ...), each carrying its band edges, order and filter in dataset.json.
+    Zero-phase by default; NaN gaps stay NaN and do not spread. See docs/bands.md.
+    """
+    from .derive import derive_bands
+
+    derive_bands(name, root, stream=stream, bands=band_spec, order=order, zero_phase=not causal, method=method,
+                 out=out, workers=workers, progress=not quiet, log=_err)
+
+
+@app.command()
+def resample(
+    name: Annotated[str, typer.Argument(help="Dataset id (converted first).")],
+    rate: Annotated[float, typer.Option("--rate", help="Target sampling rate in Hz.")],
+    root: RootOpt = None,
+    stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Source stream (default: the dataset's first).")] = None,
+    out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_<rate>hz).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Resample a stream to another rate (anti-aliased polyphase filter) as a derived stream.
+
+    The ratio is the nearest fraction up/down with down <= 1000; labels follow the nearest
+    source sample. See docs/bands.md.
+    """
+    from .derive import derive_resample
+
+    derive_resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=not quiet, log=_err)
+
+
+@app.command()
+def caption(
+    name: Annotated[Optional[str], typer.Argument(help="Dataset id; omit to caption every converted dataset under the root (or those of --manifest).")] = None,
+    root: RootOpt = None,
+    level: Annotated[str, typer.Option("--level", "-l", help="low, middle, high_summary, high_all, middle_low, high_low, high_middle, high_middle_low; several comma-separated, or 'all'.")] = "high_middle",
+    window: Annotated[float, typer.Option("--window", help="Window length in seconds.")] = 60.0,
+    stride: Annotated[float, typer.Option("--stride", help="Window stride in seconds.")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the phrasing choices (captions are deterministic per seed).")] = 0,
+    no_labels: Annotated[bool, typer.Option("--no-labels", help="Leave out all label-derived text (label-free pretraining).")] = False,
+    stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Stream to caption (default: the dataset's first).")] = None,
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Caption the dataset streams of this training manifest (docs/manifests.md).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Shards captioned in parallel.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Write SensorLM-style captions of fixed windows as Parquet caption shards.
+
+    Output: <root>/<dataset>/captions/<level>/part-NNNNN.parquet (<level>_nolabels with
+    --no-labels), one row per window: dataset, stream, subject, session, start, end, text,
+    template ids, generator version, seed and the window's labels. See docs/captions.md.
+    """
+    from .captions import CaptionConfig, caption_dataset
+    from .captions.writer import converted_datasets, datasets_from_manifest
+
+    if name is not None and manifest is not None:
+        raise ImudataError("give a dataset name or --manifest, not both")
+    if name:
+        todo = [(name, stream)]
+    elif manifest:
+        todo = [(d, stream or s) for d, s in datasets_from_manifest(manifest, root)]
+    else:
+        todo = [(d, stream) for d in converted_datasets(root)]
+    if not todo:
+        raise ImudataError("no converted dataset found under the root; run `imudata fetch NAME` first (or pass --root)")
+    cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels)
+    for n, s in todo:
+        caption_dataset(n, root, levels=level, config=cfg, stream=s, workers=workers, progress=not quiet, log=_err)
+
+
+@app.command()
+def plot(
+    name: Annotated[str, typer.Argument(help="Dataset id.")],
+    session: Annotated[str, typer.Option("--session", help="Session id, or SUBJECT/SESSION when ids repeat across subjects.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output image (.png, .pdf, .svg).")],
+    root: RootOpt = None,
+    stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Stream to draw (default: the dataset's first).")] = None,
+    start: Annotated[float, typer.Option("--start", help="First second to draw (from the session start).")] = 0.0,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="Seconds to draw (default: three windows).")] = None,
+    level: Annotated[str, typer.Option("--level", "-l", help="Caption level shown under each window.")] = "high_middle",
+    window: Annotated[float, typer.Option("--window", help="Caption window in seconds.")] = 60.0,
+    stride: Annotated[float, typer.Option("--stride", help="Caption stride in seconds.")] = 60.0,
+    seed: Annotated[int, typer.Option("--seed", help="Caption seed.")] = 0,
+    no_labels: Annotated[bool, typer.Option("--no-labels", help="Captions without label text.")] = False,
+    band_spec: Annotated[str, typer.Option("--bands", help="Bands drawn under each channel group.")] = "0-1,1-4,4-",
+) -> None:
+    """Draw a session's channels, their frequency bands, the labels and each window's caption.
+
+    The captions are generated with the same options as `imudata caption`, so the figure shows
+    exactly what the stored text claims next to the signal it describes.
+    """
+    from .captions import CaptionConfig
+    from .plot import plot_session
+
+    cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels)
+    path = plot_session(name, session, out, root=root, stream=stream, start=start, duration=duration, level=level,
+                        config=cfg, bands=band_spec)
+    _err(f"wrote {path}")
+
+
 def main() -> None:
     """Console entry point: run the app, turning imudata errors into one-line messages."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -178,7 +179,8 @@ def convert(
                 records[s] = convert_subject(spec.id, str(droot), s, plan.subjects[s], str(work), card_dict)
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawn, not fork: polars and pyarrow thread pools do not survive a fork
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futs = {pool.submit(convert_subject, spec.id, str(droot), s, plan.subjects[s], str(work), card_dict): s
                         for s in todo}
                 for fut in as_completed(futs):

@@ -100,6 +100,9 @@ class Channel:
     description: str = ""
     note: str | None = None
     sparse: bool = False
+    #: Set on channels of derived streams (bands, resampled): how the channel was computed from
+    #: which source channel (see docs/derived.md). None for channels converted from originals.
+    derived: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

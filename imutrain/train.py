@@ -1,0 +1,448 @@
+"""The training loop shared by both stages (one code path for one process and torchrun DDP).
+
+Stage ``pretrain``: masked patch reconstruction + patch-level InfoNCE between the (masked)
+original view and an augmented view. Stage ``align``: CLIP-style alignment of window embeddings
+with label-text embeddings, soft targets from text-text similarity and a memory bank.
+
+Per step: bf16 autocast on GPU, loss checked for NaN/inf on every rank (the run stops with a
+message and writes nothing for that step), backward, gradient clipping, AdamW, warm-up + cosine
+schedule. Rank 0 logs JSON lines, shows a progress bar, validates, and writes atomic checkpoints
+holding weights, optimizer, scheduler, sampler position, RNG state and memory bank, so
+``--resume`` continues exactly where the run stopped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from . import checkpoint, distributed
+from . import config as cfgmod
+from .checkpoint import NonFiniteLoss
+from .data import Batch, Collator, WindowStream, build_index, make_loader, resolve_sources
+from .losses import MemoryBank, alignment_loss, info_nce, masked_reconstruction
+from .metrics import JsonlLogger, accuracy, macro_f1
+from .model import TSFM
+from .model.tsfm import ChannelText
+from .plotting import plot_curves
+from .run import (TextTables, autocast, build_text, encode_windows, entries, label_keys, load_manifest,
+                  run_labels, save_run_info, text_encoder, window_loader_kwargs)
+from .scheduler import warmup_cosine
+
+STAGES = ("pretrain", "align")
+
+
+class RunFolderError(RuntimeError):
+    """The run folder already holds a finished or started stage and --resume was not given."""
+
+
+# ------------------------------------------------------------------------------------ stage modules
+class PretrainStep(nn.Module):
+    """Stage-1 forward: returns (loss, recon, contrast) for a batch with two views."""
+
+    def __init__(self, tsfm: TSFM, cfg: cfgmod.PretrainConfig) -> None:
+        super().__init__()
+        self.encoder, self.recon, self.proj = tsfm.encoder, tsfm.recon, tsfm.proj
+        self.cfg = cfg
+
+    def forward(self, b: Batch, chan: ChannelText, token_mask: torch.Tensor):
+        valid = b.patch_mask[:, :, None] & b.channel_mask[:, None, :]
+        t1 = self.encoder(b.patches, b.stats, b.patch_mask, b.channel_mask, b.channel_ids, chan, token_mask)
+        t2 = self.encoder(b.patches2, b.stats2, b.patch_mask, b.channel_mask, b.channel_ids2, chan)
+        recon = masked_reconstruction(self.recon(t1), b.patches, token_mask, valid)
+        # patches that kept some real token in view 1 are contrastive samples (fully masked ones hold no data)
+        keep = b.patch_mask & (valid & ~token_mask).any(-1)
+        z1 = self.proj(t1, b.channel_mask)[keep]
+        z2 = self.proj(t2, b.channel_mask)[keep]
+        contrast = info_nce(z1, z2, self.cfg.temperature) if z1.shape[0] > 1 else recon * 0
+        loss = self.cfg.recon_weight * recon + self.cfg.contrast_weight * contrast
+        return loss, recon.detach(), contrast.detach()
+
+
+class AlignStep(nn.Module):
+    """Stage-2 forward: window embeddings, embeddings of the batch's label texts, logit scale."""
+
+    def __init__(self, tsfm: TSFM) -> None:
+        super().__init__()
+        self.encoder, self.head, self.label_pool, self.logit_scale = tsfm.encoder, tsfm.head, tsfm.label_pool, tsfm.logit_scale
+
+    def forward(self, b: Batch, chan: ChannelText, token_mask: torch.Tensor | None, lab: ChannelText):
+        tok = self.encoder(b.patches, b.stats, b.patch_mask, b.channel_mask, b.channel_ids, chan, token_mask)
+        imu = self.head(tok, b.patch_mask, b.channel_mask)
+        label = self.label_pool(lab.tokens, lab.token_mask, lab.sentence)
+        return imu, label, self.logit_scale()
+
+
+# ------------------------------------------------------------------------------------ masking
+def pretrain_mask(b: Batch, cfg: cfgmod.PretrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """(B, P, C) tokens to replace by the mask token: random patches, patch spans, or dropped channels.
+
+    The strategy is drawn per batch; at least one real patch per sample is masked and one kept.
+    """
+    B, P = b.patch_mask.shape
+    C = b.channel_mask.shape[1]
+    pm = b.patch_mask.cpu()
+    kind = int(torch.multinomial(torch.tensor(cfg.mask_strategy_p), 1, generator=gen))
+    ratio = cfg.mask_ratio
+    if kind == 1:  # spans of patches
+        patch = torch.zeros(B, P, dtype=torch.bool)
+        lo, hi = cfg.mask_span
+        for i in range(B):
+            n = int(pm[i].sum())
+            target = max(1, int(round(ratio * n)))
+            while int(patch[i, :n].sum()) < min(target, n - 1 if n > 1 else 1):
+                span = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+                start = int(torch.randint(0, max(1, n - span + 1), (1,), generator=gen))
+                patch[i, start:start + span] = True
+        tok = patch[:, :, None].expand(B, P, C).clone()
+    elif kind == 2:  # channel dropout plus a few random patches
+        chan = torch.rand(B, C, generator=gen) < cfg.channel_drop
+        patch = torch.rand(B, P, generator=gen) < ratio / 2
+        tok = chan[:, None, :] | patch[:, :, None]
+    else:
+        patch = torch.rand(B, P, generator=gen) < ratio
+        tok = patch[:, :, None].expand(B, P, C).clone()
+    valid = pm[:, :, None] & b.channel_mask.cpu()[:, None, :]
+    tok &= valid
+    for i in range(B):  # at least one masked and one kept token per sample
+        v = valid[i].nonzero()
+        if len(v) == 0:
+            continue
+        if not tok[i].any():
+            j = v[int(torch.randint(len(v), (1,), generator=gen))]
+            tok[i, j[0], j[1]] = True
+        if (tok[i] | ~valid[i]).all():
+            j = v[int(torch.randint(len(v), (1,), generator=gen))]
+            tok[i, j[0], j[1]] = False
+    return tok.to(b.patches.device)
+
+
+def channel_dropout(b: Batch, p: float, gen: torch.Generator) -> torch.Tensor | None:
+    if p <= 0:
+        return None
+    B, P = b.patch_mask.shape
+    cm = b.channel_mask.cpu()
+    drop = (torch.rand(cm.shape, generator=gen) < p) & cm
+    all_dropped = (drop | ~cm).all(1)
+    drop[all_dropped] = False
+    return drop[:, None, :].expand(B, P, -1).to(b.patches.device)
+
+
+# ------------------------------------------------------------------------------------ optimizer
+def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices only (not biases, norms, tokens, queries, scales)."""
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or any(k in name for k in ("token", "queries", "scale", "gamma", "norm")):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# ------------------------------------------------------------------------------------ the run
+@dataclass
+class TrainResult:
+    stage: str
+    run_dir: Path
+    steps: int
+    final_loss: float
+    weights: Path
+    metrics: Path
+    val: dict[str, float]
+
+
+def _stage_cfg(recipe: cfgmod.Recipe, stage: str) -> cfgmod.StageConfig:
+    return recipe.pretrain if stage == "pretrain" else recipe.align
+
+
+def prepare_run_dir(run_dir: Path, stage: str, recipe: cfgmod.Recipe, resume: bool, is_main: bool) -> None:
+    stage_dir = run_dir / stage
+    started = (stage_dir / "checkpoints").exists() or (stage_dir / "model.safetensors").exists()
+    if started and not resume:
+        raise RunFolderError(f"{stage_dir} already holds a {stage} run; pass --resume to continue it, or choose "
+                             f"another --out folder")
+    if is_main:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        cfg_path = run_dir / "config.yaml"
+        if cfg_path.exists():
+            import yaml
+
+            old = cfgmod.from_dict(yaml.safe_load(cfg_path.read_text()))
+            if old.model != recipe.model:
+                raise RunFolderError(f"{run_dir}: its config.yaml has a different model than this recipe; "
+                                     f"use another --out folder")
+            if stage == "pretrain" and not resume or old.to_dict() != recipe.to_dict():
+                cfgmod.dump(recipe, cfg_path)
+        else:
+            cfgmod.dump(recipe, cfg_path)
+
+
+def init_from(model: TSFM, init_dir: Path, log: Callable[[str], None]) -> str:
+    """Load the encoder (and any matching heads) from a run folder's stage-1 or stage-2 weights."""
+    for st in ("pretrain", "align"):
+        w = Path(init_dir) / st / "model.safetensors"
+        if w.exists():
+            sd = checkpoint.load_weights(w)
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+            log(f"initialised from {w} ({len(sd)} tensors; missing {len(missing)}, unexpected {len(unexpected)})")
+            return str(w)
+    raise FileNotFoundError(f"--init {init_dir}: no pretrain/model.safetensors or align/model.safetensors there")
+
+
+def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir: str | Path, *,
+          root: str | Path | None = None, resume: bool = False, init: str | Path | None = None,
+          device: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
+          stop_after: int | None = None) -> TrainResult:
+    """Run one stage. ``stop_after`` ends the loop early after that many steps (tests; the schedule
+    and sampler still follow the full recipe, as an interrupted run would)."""
+    assert stage in STAGES
+    di = distributed.init(device)
+    run_dir = Path(run_dir)
+    st_cfg = _stage_cfg(recipe, stage)
+    say = log if di.is_main else (lambda _m: None)
+    prepare_run_dir(run_dir, stage, recipe, resume, di.is_main)
+    distributed.barrier()
+    stage_dir = run_dir / stage
+
+    torch.manual_seed(recipe.seed)
+    np.random.seed(recipe.seed)
+    if di.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # ---- data
+    man = load_manifest(manifest_path, root)
+    train_entries = entries(man, "pretrain")
+    if not train_entries:
+        raise ValueError(f"{manifest_path}: no dataset with role 'pretrain'")
+    sources = resolve_sources(train_entries, root)
+    labelled = stage == "align"
+    dkw = dict(min_window_frac=recipe.data.min_window_frac, min_label_frac=recipe.data.min_label_frac,
+               window_s=recipe.data.window_s, labelled_only=labelled)
+    train_idx = build_index(sources, "train", stride_frac=recipe.data.stride_frac, **dkw)
+    val_idx = build_index(sources, "val", stride_frac=recipe.data.eval_stride_frac, **dkw)
+    labels = run_labels(sources) if labelled else []
+    tenc = text_encoder(recipe, run_dir)
+    tables = build_text(tenc, sources, labels or None)
+    if di.is_main:
+        tenc.save(run_dir / "text_cache.safetensors")
+        save_run_info(run_dir, manifest=str(Path(manifest_path).resolve()), root=str(root) if root else None,
+                      **({"labels": [c.name for c in labels]} if labelled else {}),
+                      **{f"{stage}_datasets": [s.id for s in sources]})
+    keys = label_keys(train_idx, sources, labels) if labelled else None
+    say(f"[{stage}] {len(train_idx)} training windows from {', '.join(s.id for s in sources)}; "
+        f"{len(val_idx)} validation windows; world size {di.world_size}; device {di.device}")
+
+    # ---- model
+    model = TSFM(recipe.model)
+    if stage == "align" and not resume:
+        src = Path(init) if init else run_dir
+        try:
+            init_from(model, src, say)
+        except FileNotFoundError:
+            if init:
+                raise
+            say(f"[align] no stage-1 weights in {run_dir}/pretrain: aligning from random initialisation")
+    step_mod: nn.Module = PretrainStep(model, recipe.pretrain) if stage == "pretrain" else AlignStep(model)
+    if recipe.model.compile:
+        model.encoder = torch.compile(model.encoder, dynamic=True)  # type: ignore[assignment]
+        step_mod.encoder = model.encoder
+    model.to(di.device)
+    if stage == "align" and recipe.align.freeze_encoder_steps > 0:
+        pass  # handled per step below
+    opt = torch.optim.AdamW(param_groups(step_mod, st_cfg.optim.weight_decay), lr=st_cfg.optim.lr,
+                            betas=tuple(st_cfg.optim.betas))
+    sched = warmup_cosine(opt, st_cfg.optim.warmup_steps, st_cfg.steps, st_cfg.optim.min_lr_frac)
+    bank = MemoryBank(recipe.align.memory_bank, recipe.model.embed_dim, recipe.model.text_dim) if stage == "align" else None
+    start = 0
+    if resume:
+        ck = checkpoint.latest(stage_dir)
+        if ck is None:
+            say(f"[{stage}] --resume: no checkpoint in {stage_dir}/checkpoints, starting at step 0")
+        else:
+            sd, state, meta = checkpoint.load(ck)
+            model.load_state_dict(sd)
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            if bank is not None and state.get("bank"):
+                bank.load_state_dict(state["bank"])
+            checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
+            start = int(state["sampler"]["step"])
+            if state["sampler"].get("world_size", di.world_size) != di.world_size:
+                say(f"[{stage}] resuming with world size {di.world_size} (was {state['sampler']['world_size']}): "
+                    f"the data order from here on differs from the original run")
+            say(f"[{stage}] resumed from {ck} at step {start}")
+    if bank is not None:
+        bank.to(di.device)
+    ddp = DDP(step_mod, device_ids=[di.device.index] if di.device.type == "cuda" else None,
+              find_unused_parameters=True) if di.enabled else step_mod
+
+    collator = Collator(stage, recipe.model.patch_len, recipe.model.max_patches, recipe.augment,
+                        _patch_scales(recipe), tables.label_variants, tables.label_plain, recipe.augment.text_p)
+    stream = WindowStream(train_idx, sources, collator, mode=stage, batch_size=recipe.data.batch_size,
+                          rank=di.rank, world_size=di.world_size, seed=recipe.seed + recipe.data.seed,
+                          steps=st_cfg.steps, start_step=start, channel_ids=tables.channel_ids, label_keys=keys,
+                          **window_loader_kwargs(recipe))
+    loader = make_loader(stream, recipe.data.num_workers, pin_memory=di.device.type == "cuda")
+    dev_tables = tables.to(di.device)
+    logger = JsonlLogger(stage_dir / "metrics.jsonl" if di.is_main else None)
+    bar = None
+    if progress and di.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=st_cfg.steps, initial=start, desc=stage, dynamic_ncols=True)
+    last_val: dict[str, float] = {}
+    loss_val = float("nan")
+    t_last, n_last = time.time(), 0
+    step = start - 1
+    end = st_cfg.steps if stop_after is None else min(st_cfg.steps, start + stop_after)
+    for batch in loader:
+        step = batch.step
+        if step >= end:
+            break
+        step_mod.train()
+        b = batch.to(di.device)
+        gen = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step * 7919 + di.rank)
+        with autocast(di.device):
+            if stage == "pretrain":
+                token_mask = pretrain_mask(b, recipe.pretrain, gen)
+                loss, recon, contrast = ddp(b, dev_tables.channel, token_mask)
+                parts = {"recon": float(recon), "contrast": float(contrast)}
+            else:
+                token_mask = channel_dropout(b, recipe.align.channel_drop, gen)
+                lab = dev_tables.label.select(b.label_text)
+                imu, label, scale = ddp(b, dev_tables.channel, token_mask, lab)
+                key = b.label
+                ftext = dev_tables.label.sentence[torch.tensor([tables.label_plain[int(k)] for k in key.cpu()],
+                                                               device=di.device)]
+                loss, info = alignment_loss(imu, label, ftext, key, scale, recipe.align.soft_target_tau,
+                                            recipe.align.soft_target_weight, bank)
+                parts = {"align_acc": info["align_acc"], "scale": float(scale.detach()), "bank": len(bank)}
+        bad = torch.tensor(0.0 if torch.isfinite(loss.detach()) else 1.0, device=di.device)
+        if float(distributed.all_reduce_max(bad)) > 0:
+            raise NonFiniteLoss(f"[{stage}] the loss became {float(loss)} at step {step} (rank {di.rank}); "
+                                f"stopped without writing a checkpoint for it. Last good checkpoint: "
+                                f"{checkpoint.latest(stage_dir) or 'none'}. Lower {stage}.optim.lr or check the data.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if stage == "align" and step < recipe.align.freeze_encoder_steps:
+            for p in model.encoder.parameters():
+                p.grad = None
+        gnorm = torch.nn.utils.clip_grad_norm_(step_mod.parameters(), st_cfg.optim.grad_clip)
+        if not torch.isfinite(gnorm):
+            raise NonFiniteLoss(f"[{stage}] the gradient norm became {float(gnorm)} at step {step}; stopped without "
+                                f"writing a checkpoint for it. Last good checkpoint: {checkpoint.latest(stage_dir) or 'none'}.")
+        opt.step()
+        sched.step()
+        if bank is not None:
+            with torch.no_grad():
+                g = [distributed.all_gather_with_local_grad(t.detach()) for t in (imu, label, ftext, key)]
+                bank.push(*g)
+        loss_val = float(loss.detach())
+        n_last += len(b) * di.world_size
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.4f}")
+        if done % st_cfg.log_every == 0 or done == end:
+            dt = time.time() - t_last
+            logger.log({"split": "train", "step": done, "loss": loss_val, **parts, "lr": sched.get_last_lr()[0],
+                        "grad_norm": float(gnorm), "epoch": round(stream.epochs_done(done), 3),
+                        "samples_per_s": round(n_last / max(dt, 1e-9), 1)})
+            t_last, n_last = time.time(), 0
+        if val_idx is not None and len(val_idx) and (done % st_cfg.val_every == 0 or done == end):
+            last_val = validate(stage, model, val_idx, sources, tables, recipe, di.device, labels, tenc)
+            if di.is_main:
+                logger.log({"split": "val", "step": done, **last_val})
+                say(f"[{stage}] step {done}: val " + ", ".join(f"{k} {v:.4f}" for k, v in last_val.items()))
+        if done % st_cfg.save_every == 0 or done == end:
+            _save(stage_dir, done, model, opt, sched, bank, di, st_cfg, recipe, stage)
+    if bar is not None:
+        bar.close()
+    weights = stage_dir / "model.safetensors"
+    if di.is_main and step + 1 >= st_cfg.steps:
+        checkpoint.save_weights(weights, model.state_dict(), {"stage": stage, "steps": str(st_cfg.steps)})
+        plot_curves(stage_dir / "metrics.jsonl", stage_dir / "curves.png", f"{recipe.name} {stage}")
+    distributed.barrier()
+    return TrainResult(stage, run_dir, step + 1, loss_val, weights, stage_dir / "metrics.jsonl", last_val)
+
+
+def _patch_scales(recipe: cfgmod.Recipe) -> list[float]:
+    lo, hi = recipe.data.patch_scale_range
+    step = recipe.data.patch_scale_step
+    n = int(round((hi - lo) / step)) + 1 if step > 0 else 1
+    return [round(lo + i * step, 6) for i in range(n)]
+
+
+def _save(stage_dir: Path, done: int, model: TSFM, opt, sched, bank, di, st_cfg, recipe, stage) -> None:
+    rngs = distributed.all_gather_object(checkpoint.rng_state())
+    if not di.is_main:
+        return
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "sampler": {"step": done, "seed": recipe.seed + recipe.data.seed, "world_size": di.world_size},
+             "rng": rngs if di.enabled else rngs[0], "bank": bank.state_dict() if bank is not None else None}
+    checkpoint.save(stage_dir, done, model.state_dict(), state, {"stage": stage, "recipe": recipe.name},
+                    keep=st_cfg.keep_checkpoints)
+
+
+@torch.no_grad()
+def validate(stage: str, model: TSFM, index, sources, tables: TextTables, recipe: cfgmod.Recipe,
+             device: torch.device, labels: list, tenc=None) -> dict[str, float]:
+    """Stage 1: masked-reconstruction loss on validation windows (fixed masks, no augmentation).
+    Stage 2: closed-set zero-shot accuracy / macro-F1 on validation subjects (each dataset's own labels)."""
+    was = model.training
+    model.eval()
+    try:
+        if stage == "pretrain":
+            col = Collator("eval", recipe.model.patch_len, recipe.model.max_patches, None)
+            stream = WindowStream(index, sources, col, mode="eval", batch_size=recipe.eval.batch_size,
+                                  channel_ids=tables.channel_ids, cache_mb=recipe.data.cache_mb)
+            chan = tables.channel.to(device)
+            tot, n = 0.0, 0
+            for batch in make_loader(stream, 0):
+                b = batch.to(device)
+                gen = torch.Generator().manual_seed(1234 + int(b.window[0]))
+                tm = pretrain_mask(b, dataclass_replace(recipe.pretrain, mask_strategy_p=[1.0, 0.0, 0.0]), gen)
+                valid = b.patch_mask[:, :, None] & b.channel_mask[:, None, :]
+                with autocast(device):
+                    tok = model.encoder(b.patches, b.stats, b.patch_mask, b.channel_mask, b.channel_ids, chan, tm)
+                    r = masked_reconstruction(model.recon(tok), b.patches, tm, valid)
+                tot += float(r) * len(b)
+                n += len(b)
+            out = {"recon": tot / max(n, 1)}
+            return {k: float(distributed.all_reduce_mean(torch.tensor(v)).item()) for k, v in out.items()}
+        # align: closed-set zero-shot per dataset
+        from .run import encode_texts
+
+        emb = encode_windows(model, index, sources, tables, recipe, device)
+        keys = label_keys(index, sources, labels)
+        accs, f1s = [], []
+        for si, src in enumerate(sources):
+            m = (index.source == si) & (keys >= 0)
+            if not m.any():
+                continue
+            cand = sorted({int(k) for k in keys[m]} | {i for i, c in enumerate(labels)
+                                                       if c.name in {x.name for x in src.canonical.values()}})
+            lab = encode_texts(model, tenc, [labels[k].text for k in cand], device, ensemble=False)
+            pred = np.array(cand)[(emb[m] @ lab.T).argmax(1)]
+            accs.append(accuracy(keys[m], pred))
+            f1s.append(macro_f1(keys[m], pred))
+        return {"acc": float(np.mean(accs)) if accs else float("nan"), "f1": float(np.mean(f1s)) if f1s else float("nan")}
+    finally:
+        model.train(was)
+
+
+def dataclass_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
