@@ -222,19 +222,17 @@ def _filt(sos: np.ndarray, x: np.ndarray, zero_phase: bool) -> np.ndarray:
 
 def _split_block(fb: FilterBank, x: np.ndarray, zero_phase: bool) -> np.ndarray:
     """Bands of one all-finite (channels, n) block: (n_bands, channels, n)."""
-    out = np.empty((len(fb.bands),) + x.shape, dtype=np.float64)
     if fb.method == "complementary":
         lp = {e: _filt(s, x, zero_phase) for e, s in fb.lowpass.items()}
+        out = np.empty((len(fb.bands),) + x.shape, dtype=np.float64)
         for i, b in enumerate(fb.bands):
             hi = lp[b.high] if b.high is not None else x
             if b.low:
                 np.subtract(hi, lp[b.low], out=out[i])
             else:
                 out[i] = hi
-    else:
-        for i, s in enumerate(fb.sos):
-            out[i] = x if s is None else _filt(s, x, zero_phase)
-    return out
+        return out
+    return np.stack([x if s is None else _filt(s, x, zero_phase) for s in fb.sos])
 
 
 def split_bands(x: np.ndarray, rate_hz: float, bands: str | Sequence[Band] | FilterBank = DEFAULT_BANDS, *,
@@ -292,11 +290,12 @@ def resample_runs(x: np.ndarray, rate_in: float, rate_out: float, *, max_denomin
                   window: object = ("kaiser", 5.0), padtype: str = "line") -> tuple[np.ndarray, np.ndarray, float]:
     """Anti-aliased polyphase resampling of (samples, channels): returns (y, pos, actual_rate).
 
-    ``pos[k]`` is the fractional input sample index of output row k (so t_out = t0 + pos / rate_in
-    and labels can be taken from the nearest input row). The input is cut into runs over which
-    the set of finite channels is constant; each run is resampled on its own (one 2-D
-    ``scipy.signal.resample_poly`` call, FIR low-pass at the lower Nyquist, linear end padding)
-    and NaN channels stay NaN. ``actual_rate`` is rate_in · up / down.
+    Output row k sits at fractional input index ``pos[k] = k * down / up`` (one uniform grid for
+    the whole session: t_out = t0 + pos / rate_in; labels can come from the nearest input row).
+    The input is cut into runs over which the set of finite channels is constant; each run is
+    resampled on its own (one 2-D ``scipy.signal.resample_poly`` call: FIR low-pass at the lower
+    Nyquist, Kaiser window, linear end padding), phase-aligned to the session's grid, and NaN
+    channels stay NaN. ``actual_rate`` is rate_in * up / down.
     """
     up, down = rational_ratio(rate_in, rate_out, max_denominator)
     a = np.asarray(x, dtype=np.float64)
@@ -304,7 +303,9 @@ def resample_runs(x: np.ndarray, rate_in: float, rate_out: float, *, max_denomin
     if one_d:
         a = a[:, None]
     block = np.ascontiguousarray(a.T)  # (channels, n)
-    n = block.shape[1]
+    c, n = block.shape
+    m = -(-n * up // down)
+    y = np.full((c, m), np.nan)
     finite = np.isfinite(block)
     if n == 0:
         bounds: list[tuple[int, int]] = []
@@ -314,18 +315,19 @@ def resample_runs(x: np.ndarray, rate_in: float, rate_out: float, *, max_denomin
         change = np.flatnonzero((finite[:, 1:] != finite[:, :-1]).any(axis=0)) + 1
         edges = np.concatenate(([0], change, [n])).tolist()
         bounds = list(zip(edges[:-1], edges[1:]))
-    ys, ps = [], []
-    step = down / up
     for s, e in bounds:
-        m = -(-(e - s) * up // down)
-        y = np.full((block.shape[0], m), np.nan)
         cols = np.flatnonzero(finite[:, s])
-        if len(cols):
-            y[cols] = _resample_block(block[cols, s:e], up, down, window, padtype)
-        ys.append(y)
-        ps.append(s + np.arange(m) * step)
-    y = np.concatenate(ys, axis=1).T if ys else np.empty((0, block.shape[0]))
-    pos = np.concatenate(ps) if ps else np.empty(0)
+        j0, j1 = -(-s * up // down), -(-e * up // down)  # grid rows whose position lies in [s, e)
+        if not len(cols) or j1 <= j0:
+            continue
+        s0 = (s // down) * down  # the run, extended back to a sample that lies on the output grid
+        seg = block[cols, s:e]
+        if s > s0:
+            seg = np.concatenate([np.repeat(seg[:, :1], s - s0, axis=1), seg], axis=1)
+        base = (s0 // down) * up
+        y[cols, j0:j1] = _resample_block(seg, up, down, window, padtype)[:, j0 - base:j1 - base]
+    pos = np.arange(m) * (down / up)
+    y = y.T
     return (y[:, 0] if one_d else y), pos, rate_in * up / down
 
 

@@ -39,7 +39,11 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
         if sha256_file(p) != sh["sha256"]:
             problems.append(f"shard {sh['path']}: sha256 differs from dataset.json")
         want = arrow_schema(card.stream(sh["stream"]))
-        got = pq.read_schema(p).remove_metadata()
+        try:
+            got = pq.read_schema(p).remove_metadata()
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            problems.append(f"shard {sh['path']}: unreadable as Parquet ({exc})")
+            continue
         if not got.equals(want):
             problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
         meta = read_metadata(p)

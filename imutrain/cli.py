@@ -19,7 +19,22 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
+HELP = """Train and evaluate the language-aligned IMU foundation model (TSFM) on imudata manifests.
+
+\b
+Typical session (CPU, the demo manifest on the real-data samples):
+  export IMUDATA_HOME=$PWD/data
+  imutrain pretrain manifests/demo.yaml --recipe tiny --out runs/demo
+  imutrain align    manifests/demo.yaml --recipe tiny --out runs/demo
+  imutrain eval     runs/demo --manifest manifests/demo.yaml
+
+\b
+Multi-GPU / multi-node: torchrun --nproc-per-node 8 -m imutrain.cli pretrain ... (same flags).
+Recipes: `imutrain recipes`; override any value with --set key=value.
+Exit codes: 2 bad input (recipe, manifest, split leak), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
+"""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
 
 RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Recipe name in recipes/ (tiny, small, small-deep) or a YAML file.")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")

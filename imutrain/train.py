@@ -159,6 +159,8 @@ class TrainResult:
     weights: Path
     metrics: Path
     val: dict[str, float]
+    model: Any = None                 # the trained TSFM (in memory)
+    windows: list = None              # window ids this rank consumed, per step (tests, audits)
 
 
 def _stage_cfg(recipe: cfgmod.Recipe, stage: str) -> cfgmod.StageConfig:
@@ -305,12 +307,14 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     loss_val = float("nan")
     t_last, n_last = time.time(), 0
     step = start - 1
+    consumed: list[np.ndarray] = []
     end = st_cfg.steps if stop_after is None else min(st_cfg.steps, start + stop_after)
     for batch in loader:
-        step = batch.step
-        if step >= end:
+        if batch.step >= end:
             break
+        step = batch.step
         step_mod.train()
+        consumed.append(batch.window.numpy().copy())
         b = batch.to(di.device)
         gen = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step * 7919 + di.rank)
         with autocast(di.device):
@@ -374,7 +378,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
         checkpoint.save_weights(weights, model.state_dict(), {"stage": stage, "steps": str(st_cfg.steps)})
         plot_curves(stage_dir / "metrics.jsonl", stage_dir / "curves.png", f"{recipe.name} {stage}")
     distributed.barrier()
-    return TrainResult(stage, run_dir, step + 1, loss_val, weights, stage_dir / "metrics.jsonl", last_val)
+    return TrainResult(stage, run_dir, step + 1, loss_val, weights, stage_dir / "metrics.jsonl", last_val, model, consumed)
 
 
 def _patch_scales(recipe: cfgmod.Recipe) -> list[float]:

@@ -271,7 +271,7 @@ def test_semantic_activities_and_summary(synth: Path):
             check_caption(truth, row)
     first = read_captions(out["high_all"]).row(0, named=True)
     # PLAN_A: walking 2-27 s, standing 27-41 s, lying down from standing 41-44 s, lying down 44-74 s
-    assert "walking" in first["text"].lower() and "lying down from standing" in first["text"]
+    assert "walking" in first["text"].lower() and "lying down from standing" in first["text"].lower()
     assert first["labels"] == [1, 5, 11, 6] and first["label"] == 1
     assert first["labelled"] == pytest.approx(58 / 60)
 

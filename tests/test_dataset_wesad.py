@@ -134,7 +134,7 @@ def test_e4_only_subject_unlabelled(converted):
         assert len(df) == n_lines - 2 == len(vals)
         assert df["session"].unique().to_list() == ["e4"]
         assert df["label"].null_count() == len(df)
-        np.testing.assert_allclose(df["t"].to_numpy(), start + np.arange(len(df)) / rate)
+        np.testing.assert_allclose(df["t"].to_numpy(), np.arange(len(df)) / rate)  # t from the session start
         for i, col in enumerate(COLS[stream]):
             np.testing.assert_allclose(df[col].to_numpy(), vals[:, i] * SCALE[stream], rtol=1e-6, atol=1e-6)
     temp = _rows(ds, "wrist_temp", "S4")["wrist_temp"]
@@ -153,6 +153,8 @@ def test_completeness_and_nested_zip_kept(converted):
     assert "S2 protocol (s from the RespiBAN start): Base 307-1530, TSST 2395-3030" in notes
     assert "sRead 2880-2952" in notes
     assert "S5 readme: Age: 35" in notes and "Dominant hand: left" in notes
+    assert f"S4 'e4' sessions start (t = 0) at Unix time {fx.E4_START['S4']}.000000 = 2017-06-13 09:46:21 UTC" in notes
+    assert "S2 'e4'" not in notes  # S2 has its pkl: its E4 zip is not used
     extracted = ds.paths.extracted / "WESAD" / "S4"
     assert (extracted / "S4_E4_Data.zip").is_file() and not (extracted / "S4_E4_Data").exists()
 
@@ -239,6 +241,7 @@ def test_real_e4_exports(data_root: Path):
     assert ds.card.subjects == ["S2", "S3", "S4"]
     assert not ds.shard_paths("chest")
     missing = " | ".join(ds.card.completeness["missing"])
+    notes = " | ".join(ds.card.completeness["notes"])
     assert "S2-S4: no SX.pkl; wrist streams from the E4 export, unlabelled" in missing
     assert "S5-S11, S13-S17: neither SX.pkl nor SX_E4_Data.zip" in missing
     for subject in ("S2", "S3", "S4"):
@@ -250,7 +253,8 @@ def test_real_e4_exports(data_root: Path):
             df = _rows(ds, stream, subject)
             assert len(df) == n_lines - 2 == len(vals), (subject, stream)
             assert df["label"].null_count() == len(df)
-            assert df["t"][0] == start and rate == RATES[stream]
+            assert df["t"][0] == 0 and rate == RATES[stream]
+            assert f"{subject} 'e4' sessions start (t = 0) at Unix time {start:.6f}" in notes
             for i, col in enumerate(COLS[stream]):
                 np.testing.assert_allclose(df[col].to_numpy(), vals[:, i] * SCALE[stream], rtol=1e-6, atol=1e-5)
         acc = _rows(ds, "wrist_acc", subject).select(["wrist_acc_x", "wrist_acc_y", "wrist_acc_z"]).to_numpy()

@@ -261,13 +261,20 @@ def test_resample_nan_gaps():
     x[4000:4050] = np.nan
     x[6000:6010, 0] = np.nan
     y, pos, rate = resample_runs(x, RATE, 20.0)
-    assert rate == 20.0
-    assert np.all(np.diff(pos) > 0) and np.all(np.diff(pos) <= 2.5 + 1e-9)
+    assert rate == 20.0 and len(y) == 4000
+    assert np.allclose(np.diff(pos), 2.5)  # one uniform grid for the whole session, gaps included
     gap = np.isnan(y).all(axis=1)
     assert gap.sum() == 20 and np.all((pos[gap] >= 4000) & (pos[gap] < 4050))
     part = np.isnan(y[:, 0]) & ~gap
     assert part.sum() == 4 and np.isfinite(y[part, 1:]).all()
     assert np.isfinite(y[~np.isnan(y[:, 0]), 0]).all()
+    # a run that starts off the output grid is phase-aligned: a slow sine is still right there
+    t = np.arange(3000) / 100.0
+    z = np.sin(2 * np.pi * 0.5 * t)
+    z[1003:1013] = np.nan  # the run after the gap starts at 1013, not a multiple of down (10)
+    yz, pz, _ = resample_runs(z, 100.0, 30.0)
+    ok = np.isfinite(yz) & (pz > 1020) & (pz < 2900)
+    assert ok.sum() > 500 and np.abs(yz[ok] - np.sin(2 * np.pi * 0.5 * pz[ok] / 100.0)).max() < 0.01
 
 
 # --------------------------------------------------------------------------------------------

@@ -84,17 +84,30 @@ def windows(x: np.ndarray, nwin: int, nstride: int) -> np.ndarray:
     return sliding_window_view(x, nwin)[: (nw - 1) * nstride + 1 : nstride]
 
 
-def window_stats(xw: np.ndarray) -> dict[str, np.ndarray]:
-    """mean, max, min, std (population, ddof 0) of each window, ignoring NaN."""
-    if np.isnan(xw).any():
+def window_stats(xw: np.ndarray, has_nan: bool | None = None) -> dict[str, np.ndarray]:
+    """mean, max, min, std (population, ddof 0) of each window, ignoring NaN.
+
+    ``has_nan=False`` (known from the caller) skips the NaN scan. The standard deviation is the
+    root of the mean squared deviation from the window mean, computed as E[(x - m)²] in float64.
+    """
+    if has_nan is None:
+        has_nan = bool(np.isnan(xw).any())
+    if has_nan:
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return {"mean": np.nanmean(xw, axis=1), "max": np.nanmax(xw, axis=1), "min": np.nanmin(xw, axis=1),
                     "std": np.nanstd(xw, axis=1)}
-    mean = xw.mean(axis=1)
-    return {"mean": mean, "max": xw.max(axis=1), "min": xw.min(axis=1), "std": xw.std(axis=1)}
+    n = xw.shape[1]
+    mean = np.add.reduce(xw, axis=1) / n
+    # E[x²] - m² loses digits when the spread is tiny next to the mean (gravity); shift by a
+    # per-window sample first, which keeps the subtraction exact enough for float64.
+    ref = xw[:, :1]
+    d = xw - ref
+    dm = mean - ref[:, 0]
+    var = np.einsum("ij,ij->i", d, d) / n - dm * dm
+    return {"mean": mean, "max": xw.max(axis=1), "min": xw.min(axis=1), "std": np.sqrt(np.maximum(var, 0.0))}
 
 
 def bin_edges(nwin: int, points: int) -> np.ndarray:
@@ -104,7 +117,8 @@ def bin_edges(nwin: int, points: int) -> np.ndarray:
     return np.rint(np.linspace(0, nwin, points + 1)).astype(np.int64)
 
 
-def binned(xw: np.ndarray, points: int, *, with_std: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def binned(xw: np.ndarray, points: int, *, with_std: bool = False,
+           has_nan: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Average-pool each window into ``points`` bins: (mean (nw, points), std (nw, points) or None).
 
     NaN samples are ignored; an all-NaN bin is NaN.
@@ -113,16 +127,23 @@ def binned(xw: np.ndarray, points: int, *, with_std: bool = False) -> tuple[np.n
     edges = bin_edges(nwin, points)
     if nw == 0:
         return np.empty((0, points)), (np.empty((0, points)) if with_std else None)
-    nan = np.isnan(xw)
-    has_nan = bool(nan.any())
+    nan = np.isnan(xw) if has_nan is None or has_nan else None
+    has_nan = bool(nan.any()) if nan is not None else False
     if nwin % points == 0 and not has_nan:
-        r = xw.reshape(nw, points, nwin // points)
-        return r.mean(axis=2), (r.std(axis=2) if with_std else None)
+        k = nwin // points
+        r = xw.reshape(nw, points, k)
+        mean = np.add.reduce(r, axis=2) / k
+        if not with_std:
+            return mean, None
+        d = r - r[:, :, :1]
+        dm = mean - r[:, :, 0]
+        var = np.einsum("ijk,ijk->ij", d, d) / k - dm * dm
+        return mean, np.sqrt(np.maximum(var, 0.0))
     counts = np.diff(edges).astype(np.float64)
-    src = np.where(nan, 0.0, xw) if has_nan else xw
+    src = np.where(nan, 0.0, xw) if has_nan else xw  # type: ignore[arg-type]
     s1 = np.add.reduceat(src, edges[:-1], axis=1)
     if has_nan:
-        counts = np.add.reduceat((~nan).astype(np.float64), edges[:-1], axis=1)
+        counts = np.add.reduceat((~nan).astype(np.float64), edges[:-1], axis=1)  # type: ignore[operator]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / counts
         std = None
@@ -179,19 +200,25 @@ def trends(y: np.ndarray, R: np.ndarray, active: np.ndarray, p: StructuralParams
     if kind.shape[1] == 0:
         return out
     has = (kind > 0).any(axis=1) & active
-    for r in np.flatnonzero(has):
-        cand = np.flatnonzero(kind[r])
-        Rr = float(R[r])
-        keyed = []
-        for c in cand.tolist():
-            k = int(kind[r, c])
-            score = abs(float(v1[r, c] - v0[r, c])) if k != 3 else 0.2 * Rr
-            tie = abs(float(slope[r, c])) if k != 3 else 1.0
-            keyed.append((-score, -tie, -int(length[c]), c))
-        keyed.sort()
+    if not has.any():
+        return out
+    rows = np.flatnonzero(has)
+    k_ = kind[rows]
+    stable = k_ == 3
+    score = np.where(stable, p.net_change * R[rows, None], np.abs(v1[rows] - v0[rows]))
+    tie = np.where(stable, 1.0, np.abs(slope[rows]))
+    C = k_.shape[1]
+    # SensorLM's order: |net change| (stable = 0.2 R), then |slope| (stable = 1), then length, all
+    # descending, then candidate order; non-candidates last
+    order = np.lexsort((np.broadcast_to(np.arange(C), k_.shape), -np.broadcast_to(length, k_.shape), -tie, -score,
+                        k_ == 0), axis=-1)
+    span_s = (start + 1).tolist()
+    span_e = (start + length).tolist()
+    ncand = (k_ > 0).sum(axis=1).tolist()
+    for j, r in enumerate(rows.tolist()):
         chosen: list[tuple[int, int, int]] = []  # (span start, span end, candidate) in SensorLM's point units
-        for *_, c in keyed:
-            s1, e1 = int(start[c]) + 1, int(start[c]) + int(length[c])
+        for c in order[j, : ncand[j]].tolist():
+            s1, e1 = span_s[c], span_e[c]
             if any(max(0, min(e1, e2) - max(s1, s2)) > p.max_overlap * min(e1 - s1, e2 - s2) for s2, e2, _ in chosen):
                 continue
             chosen.append((s1, e1, c))

@@ -14,7 +14,6 @@ same text as the ``low`` caption of that window.
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -161,12 +160,49 @@ def channel_groups(stream: Stream) -> list[Group]:
     return groups
 
 
-def _rng(seed: int, dataset: str, subject: str, session: str, start: float, part: str) -> random.Random:
+_MASK = (1 << 64) - 1
+
+
+class Rng:
+    """A small, fast, fully specified PRNG (SplitMix64) for phrasing choices.
+
+    Seeded per window part from blake2b(seed, dataset, subject, session, window start, part), so
+    the draws of one window never depend on any other window, and the sequence is the same on
+    every platform and Python version.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, seed: int) -> None:
+        self.state = seed & _MASK
+
+    def next64(self) -> int:
+        self.state = z = (self.state + 0x9E3779B97F4A7C15) & _MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def randrange(self, n: int) -> int:
+        return self.next64() % n  # bias below 2**-50 for the small n used here
+
+    def random(self) -> float:
+        return (self.next64() >> 11) / 9007199254740992.0
+
+    def sample(self, n: int, k: int) -> list[int]:
+        """k distinct indices of range(n), in draw order (partial Fisher-Yates)."""
+        idx = list(range(n))
+        for i in range(min(k, n)):
+            j = i + self.randrange(n - i)
+            idx[i], idx[j] = idx[j], idx[i]
+        return idx[: min(k, n)]
+
+
+def window_rng(seed: int, dataset: str, subject: str, session: str, start: float, part: str) -> Rng:
     key = f"{seed}|{dataset}|{subject}|{session}|{start:.6f}|{part}".encode()
-    return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
+    return Rng(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
 
 
-def _pick(rng: random.Random, pool: list[tuple[str, str]]) -> tuple[str, str]:
+def _pick(rng: Rng, pool: list[tuple[str, str]]) -> tuple[str, str]:
     return pool[rng.randrange(len(pool))]
 
 
@@ -229,7 +265,12 @@ class Captioner:
         x = np.asarray(x, dtype=np.float64)
         lab = np.full(n, -1) if lab is None else np.asarray(lab)
         starts = np.arange(nw) * self.nstride
-        finite_any = windows(np.isfinite(x).any(axis=1).astype(np.int8), self.nwin, self.nstride).any(axis=1)
+        finite = np.isfinite(x)
+        has_nan = not bool(finite.all())
+        if has_nan:
+            finite_any = windows(finite.any(axis=1).astype(np.int8), self.nwin, self.nstride).any(axis=1)
+        else:
+            finite_any = np.ones(nw, dtype=bool)
 
         need_low = "low" in self.parts
         need_mid = "middle" in self.parts
@@ -246,9 +287,9 @@ class Captioner:
                     series = x[:, s.channels[0]]
                 xw = windows(series, self.nwin, self.nstride)
                 if need_low and s.stat:
-                    stats[s.key] = window_stats(xw)
+                    stats[s.key] = window_stats(xw, has_nan)
                 if need_mid and s.struct:
-                    mean, std = binned(xw, cfg.structural.points, with_std=s.struct == "std")
+                    mean, std = binned(xw, cfg.structural.points, with_std=s.struct == "std", has_nan=has_nan)
                     y = std if s.struct == "std" else mean
                     struct[s.key] = structural(y, cfg.noise_floor.get(s.unit, 0.0), cfg.structural)
 
@@ -261,7 +302,7 @@ class Captioner:
             acts, present, majority, labelled = self._activities(runs, i0)
             texts: dict[str, tuple[str, list[str]]] = {}
             for part in self.parts:
-                rng = _rng(cfg.seed, self.card.id, subject, session, start, part)
+                rng = window_rng(cfg.seed, self.card.id, subject, session, start, part)
                 if part == "low":
                     texts[part] = self._low(w, stats, rng)
                 elif part == "middle":
@@ -307,14 +348,14 @@ class Captioner:
         majority = max(total, key=lambda k: (total[k], -present.index(k))) if total else None
         return acts, present, majority, covered / self.nwin
 
-    def _low(self, w: int, stats: dict[str, dict[str, np.ndarray]], rng: random.Random) -> tuple[str, list[str]]:
+    def _low(self, w: int, stats: dict[str, dict[str, np.ndarray]], rng: Rng) -> tuple[str, list[str]]:
         lines, ids = [], []
         k = self.config.extras_per_group
         for g in self.groups:
             chosen = [s for s in g.series if s.stat == "primary"]
             pool = [s for s in g.series if s.stat == "extra"]
             if pool and k > 0:
-                pick = sorted(rng.sample(range(len(pool)), min(k, len(pool))))
+                pick = sorted(rng.sample(len(pool), k))
                 chosen += [pool[i] for i in pick]
             sentences = []
             for s in chosen:
@@ -332,7 +373,7 @@ class Captioner:
                 lines.append(f"For the {g.name}: " + " ".join(sentences))
         return "\n".join(lines), ids
 
-    def _middle(self, w: int, struct: dict[str, StructuralResult], rng: random.Random) -> tuple[str, list[str]]:
+    def _middle(self, w: int, struct: dict[str, StructuralResult], rng: Rng) -> tuple[str, list[str]]:
         lines, ids = [], []
         e = self.edges_s
         for g in self.groups:
@@ -371,18 +412,18 @@ class Captioner:
                             name=s.text, Name=T.cap(s.text), anomaly=word, a_anomaly=T.article(word),
                             A_anomaly=T.cap(T.article(word)), time=T.fmt_time((e[an.idx] + e[an.idx + 1]) / 2))))
             if len(insights) > self.config.max_insights:
-                keep = sorted(rng.sample(range(len(insights)), self.config.max_insights))
+                keep = sorted(rng.sample(len(insights), self.config.max_insights))
                 insights = [insights[i] for i in keep]
             if insights:
                 lines.append(f"{T.cap(g.name)}: " + " ".join(tx for _, tx in insights))
                 ids += [tid for tid, _ in insights]
         return "\n".join(lines), ids
 
-    def _none(self, rng: random.Random) -> tuple[str, list[str]]:
+    def _none(self, rng: Rng) -> tuple[str, list[str]]:
         tid, tpl = _pick(rng, T.NO_ACTIVITY)
         return tpl.format(min=T.fmt_time(self.config.min_activity_s)), [tid]
 
-    def _all(self, acts: list[tuple[int, float, float]], rng: random.Random) -> tuple[str, list[str]]:
+    def _all(self, acts: list[tuple[int, float, float]], rng: Rng) -> tuple[str, list[str]]:
         if not acts:
             return self._none(rng)
         if len(acts) > self.config.max_activities:
@@ -397,7 +438,7 @@ class Captioner:
             ids.append(tid)
         return " ".join(sentences), ids
 
-    def _summary(self, acts: list[tuple[int, float, float]], rng: random.Random) -> tuple[str, list[str]]:
+    def _summary(self, acts: list[tuple[int, float, float]], rng: Rng) -> tuple[str, list[str]]:
         if not acts:
             return self._none(rng)
         total: dict[int, float] = {}

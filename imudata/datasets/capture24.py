@@ -328,8 +328,8 @@ def _clean(part: str) -> str:
     part = re.sub(r"\s+", " ", part).strip()
     part = re.sub(r"^\(generic\)\s*", "", part)
     part = _TOKENS.get(part, part)
-    part = " ".join(_TYPOS.get(w, w) for w in part.split(" "))
-    return re.sub(r"\s*/\s*", " or ", part)
+    part = re.sub(r"\s*/\s*", " or ", part)
+    return " ".join(_TYPOS.get(w, w) for w in part.split(" "))
 
 
 def readable(annotation: str) -> str:

@@ -43,9 +43,9 @@ BLOCK = len(FIELDS) + 1  # 13 fields and one empty separator column
 NCOLS = 5 * len(FIELDS) + 4 + 1
 N_PARTICIPANTS = 10
 _FILE = re.compile(r"^Participant_(\d+)\.csv$")
-_WHERE = {"leftpocket": "left front jeans pocket", "rightpocket": "right front jeans pocket",
-          "wrist": "right wrist", "upperarm": "right upper arm",
-          "belt": "belt, towards the right leg (phone in landscape)"}
+_WHERE = {"leftpocket": "in the left front jeans pocket", "rightpocket": "in the right front jeans pocket",
+          "wrist": "on the right wrist", "upperarm": "on the right upper arm",
+          "belt": "on the belt towards the right leg (landscape)"}
 #: field letter -> (sensor, unit, gravity, text)
 _KIND = {"A": ("acc", "m/s²", "included", "Accelerometer"), "L": ("lacc", "m/s²", "removed", "Linear acceleration"),
          "G": ("gyro", "rad/s", "n.a.", "Gyroscope (angular rate)"), "M": ("mag", "µT", "n.a.", "Magnetometer")}
@@ -72,7 +72,7 @@ def _channels() -> list[Channel]:
             sensor, unit, grav, text = _KIND[letter]
             for a in "xyz":
                 chans.append(Channel(f"{pos}_{sensor}_{a}", sensor, pos, unit, unit, axis=a, gravity=grav,
-                                     description=f"{text} {a.upper()}-axis, Samsung Galaxy S II in the {_WHERE[pos]}"
+                                     description=f"{text} {a.upper()}-axis, Samsung Galaxy S II {_WHERE[pos]}"
                                                  + (f", gravity {grav}" if grav != "n.a." else "")))
     return chans
 

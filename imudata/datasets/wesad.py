@@ -24,6 +24,7 @@ import pickle
 import re
 import zipfile
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -118,9 +119,10 @@ CARD = DatasetCard(
         "labels": "SX.pkl 'label', one id per 700 Hz sample: 0 = not defined / transient (stored as null), 1 baseline, "
                   "2 stress, 3 amusement, 4 meditation, 5/6/7 'should be ignored' (kept, flagged ignore). Wrist sample k "
                   "at rate f takes the label at index round(k*700/f) (halves rounded up); beyond the label array: null.",
-        "sessions": "one session per subject and stream: 'protocol' for SX.pkl data (t = seconds since the RespiBAN "
-                    "start, the clock of the labels and quest.csv), 'e4' for wrist streams read from SX_E4_Data.zip "
-                    "when no SX.pkl exists (t = Unix time in seconds from CSV line 1 + row / rate; unlabelled).",
+        "sessions": "one session per subject and stream: 'protocol' for SX.pkl data (t = 0 at the RespiBAN start, "
+                    "the clock of the labels and quest.csv), 'e4' for wrist streams read from SX_E4_Data.zip when no "
+                    "SX.pkl exists (unlabelled; t = 0 at the E4 start, whose Unix time from CSV line 1 is in the "
+                    "completeness notes). No timestamps per sample in either source: t = row / rate.",
         "partial_copies": "raw E4 files are not synchronised with the RespiBAN clock (the authors aligned them by hand, "
                           "and only SX.pkl holds that alignment), so E4-only sessions carry no labels. When SX.pkl "
                           "exists the E4 zip is not read (the pkl holds the same wrist data, cut to the protocol).",
@@ -285,6 +287,21 @@ def _e4_container(sdir: Path, subject: str) -> Path | None:
     return d if d.is_dir() else None
 
 
+def _e4_start_note(subject: str, container: Path) -> str:
+    """Where the E4 clock of an 'e4' session starts (line 1 of each CSV, Unix seconds, UTC)."""
+    starts: dict[float, list[str]] = {}
+    for stream, (member, ncols) in _E4_FILES.items():
+        data, where = _e4_bytes(container, member)
+        start = _e4_header(data.split(b"\n", 1)[0], where, 1, ncols, "Unix start time")
+        starts.setdefault(start, []).append(stream)
+    parts = []
+    for start, streams in starts.items():
+        when = datetime.fromtimestamp(start, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        which = "" if len(starts) == 1 else f" ({', '.join(streams)})"
+        parts.append(f"Unix time {start:.6f} = {when}{which}")
+    return f"{subject} 'e4' sessions start (t = 0) at " + "; ".join(parts) + " on the E4 clock, unsynchronised"
+
+
 def plan(root: Path) -> Plan:
     subjects: dict[str, tuple[str, str]] = {}
     e4_only: list[str] = []
@@ -302,6 +319,7 @@ def plan(root: Path) -> Plan:
         elif e4 is not None:
             subjects[s] = ("e4", e4.relative_to(root).as_posix())
             e4_only.append(s)
+            notes.append(_e4_start_note(s, e4))
         else:
             nothing.append(s)
         if not pkl.is_file() and (sdir / f"{s}_respiban.txt").is_file():
@@ -327,8 +345,6 @@ def plan(root: Path) -> Plan:
     if raw_chest:
         missing.append(f"{_subject_ranges(raw_chest)}: SX_respiban.txt present but not converted "
                        "(chest data is read from SX.pkl only)")
-    if e4_only:
-        notes.append("E4-only sessions ('e4') use the E4 clock: t is Unix time in seconds; labels are null.")
     return Plan(subjects=subjects, missing=missing, notes=notes)
 
 
@@ -451,10 +467,9 @@ def read_e4_csv(container: Path, member: str, ncols: int, rate: float) -> tuple[
 def _read_e4(container: Path, subject: str) -> Iterator[Session]:
     for stream, (member, ncols) in _E4_FILES.items():
         rate = WRIST_RATES[stream]
-        start, arr = read_e4_csv(container, member, ncols, rate)
+        _start, arr = read_e4_csv(container, member, ncols, rate)
         names = [c.name for c in CARD.stream(stream).channels]
-        t = start + np.arange(len(arr), dtype=np.float64) / rate
-        yield Session(stream, subject, "e4", {name: arr[:, i] for i, name in enumerate(names)}, None, t)
+        yield Session(stream, subject, "e4", {name: arr[:, i] for i, name in enumerate(names)}, None)
 
 
 def read(root: Path, subject: str, unit: tuple[str, str]) -> Iterator[Session]:

@@ -234,8 +234,9 @@ def make_loader(stream: WindowStream, num_workers: int, pin_memory: bool = False
     else:
         n_work = max(0, (stream.steps or 0) - stream.start_step)
     workers = max(0, min(num_workers, n_work))
-    kw = dict(batch_size=None, num_workers=workers, pin_memory=pin_memory)
+    # an explicit generator: creating the iterator must not draw from the global RNG (exact resume)
+    kw = dict(batch_size=None, num_workers=workers, pin_memory=pin_memory,
+              generator=torch.Generator().manual_seed(stream.seed))
     if workers:
-        kw.update(prefetch_factor=prefetch, persistent_workers=False,
-                  generator=torch.Generator().manual_seed(stream.seed))
+        kw.update(prefetch_factor=prefetch, persistent_workers=False)
     return DataLoader(stream, **kw)

@@ -1,0 +1,173 @@
+"""imutrain loader: subject-disjoint splits (leaks refused), DDP x worker sharding, z-score, masks."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from imutrain import config
+from imutrain.data import (Collator, SplitLeakError, WindowStream, build_index, check_splits, patchify,
+                           resolve_sources)
+from tests.conftest import realdata
+
+MANIFEST = """
+version: 1
+name: imutrain-test
+defaults: {window_s: 5.0, patch_s: 1.0, weight: 1.0}
+datasets:
+  - id: hapt
+    role: pretrain
+    stream: imu
+    channels: {sensors: [acc, gyro]}
+    splits: {train: ['5', '8'], val: ['9'], test: ['10']}
+  - id: dsads
+    role: heldout
+    stream: imu
+    channels: {sensors: [acc, gyro], placements: [torso]}
+    splits: {test: all}
+"""
+
+_ROOT: dict[str, Path] = {}
+
+
+def converted_root(tmp_path_factory) -> Path:
+    """HAPT + DSADS from the real-data samples, converted once per session."""
+    if "root" not in _ROOT:
+        import imudata.acquire
+        import imudata.convert
+
+        root = tmp_path_factory.mktemp("imutrain-data")
+        for name in ("hapt", "dsads"):
+            src = realdata(name)
+            imudata.acquire.fetch(name, root, from_path=src)
+            imudata.convert.convert(name, root, progress=False)
+        (root / "manifest.yaml").write_text(MANIFEST)
+        _ROOT["root"] = root
+    return _ROOT["root"]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return converted_root(tmp_path_factory)
+
+
+def _sources(root: Path):
+    from imudata import manifest
+
+    man = manifest.load(root / "manifest.yaml", root=root, write_back=False)
+    return resolve_sources(man.pretrain, root)
+
+
+def _entry(**kw):
+    base = dict(id="hapt", stream="imu", channels=[], window_s=5.0, patch_s=1.0, weight=1.0, drop_labels=[],
+                splits={"train": ["5", "8"], "val": ["9"], "test": ["10"]}, role="pretrain")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_leaking_subject_is_refused(root):
+    with pytest.raises(SplitLeakError, match="subject 8 in both 'train' and 'test'"):
+        resolve_sources([_entry(splits={"train": ["5", "8"], "test": ["8", "10"]})], root)
+    with pytest.raises(SplitLeakError):
+        check_splits("x", {"train": ["1"], "val": ["1"]})
+    check_splits("x", {"train": ["1", "2"], "val": ["3"], "test": ["4"]})
+
+
+def test_split_windows_are_subject_disjoint(root):
+    src = _sources(root)
+    kw = dict(stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    subs = {s: set(build_index(src, s, **kw).subject) for s in ("train", "val", "test")}
+    assert subs == {"train": {"5", "8"}, "val": {"9"}, "test": {"10"}}
+    idx = build_index(src, "train", **kw)
+    assert (idx.length == 250).all()           # 5 s at 50 Hz, native rate
+    assert (idx.label >= -1).all() and (idx.label >= 1).any()
+
+
+def _stream(idx, src, mode, world=1, rank=0, steps=None, B=8):
+    col = Collator("eval" if mode == "eval" else mode, 64, 48, config.AugmentConfig())
+    return WindowStream(idx, src, col, mode=mode, batch_size=B, rank=rank, world_size=world, steps=steps, seed=3)
+
+
+@pytest.mark.parametrize("world,workers", [(1, 3), (2, 2), (3, 2)])
+def test_eval_sharding_disjoint_and_complete(root, world, workers):
+    src = _sources(root)
+    idx = build_index(src, "train", stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    seen = []
+    for r in range(world):
+        st = _stream(idx, src, "eval", world, r)
+        per_worker = [[i for _, b in st.work(w, workers) for i in b] for w in range(workers)]
+        assert all(per_worker), "a worker sits idle"
+        seen += [i for p in per_worker for i in p]
+    assert sorted(seen) == list(range(len(idx)))  # nothing skipped, nothing repeated
+
+
+@pytest.mark.parametrize("world,workers", [(2, 2), (3, 1)])
+def test_train_sharding_disjoint_complete_and_equal(root, world, workers):
+    src = _sources(root)
+    idx = build_index(src, "train", stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    B = 8
+    G = B * world
+    steps = len(idx) // G  # one epoch of the single bucket, rounded down to whole global batches
+    got = {}
+    for r in range(world):
+        st = _stream(idx, src, "pretrain", world, r, steps=steps, B=B)
+        for w in range(workers):
+            for s, ids in st.work(w, workers):
+                assert len(ids) == B  # equal batches on every rank: no DDP hang
+                assert (s, r) not in got
+                got[(s, r)] = ids
+    assert len(got) == steps * world  # every rank runs every step
+    flat = np.concatenate(list(got.values()))
+    assert len(np.unique(flat)) == len(flat) == steps * G  # disjoint, no repeats within the epoch
+    # the epoch's leftover (< one global batch) opens the next steps: nothing is skipped
+    st = _stream(idx, src, "pretrain", world, 0, steps=steps + 2, B=B)
+    nxt = np.concatenate([st.global_batch(s) for s in range(steps + 2)])
+    assert set(range(len(idx))) <= set(nxt.tolist())
+
+
+def test_resume_plan_is_a_function_of_step(root):
+    src = _sources(root)
+    idx = build_index(src, "train", stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    a = _stream(idx, src, "pretrain", steps=10)
+    col = Collator("pretrain", 64, 48, config.AugmentConfig())
+    b = WindowStream(idx, src, col, mode="pretrain", batch_size=8, steps=10, seed=3, start_step=6)
+    assert [s for s, _ in b.work(0, 1)] == [6, 7, 8, 9]
+    for s, ids in b.work(0, 1):
+        assert np.array_equal(ids, a.rank_batch(s))
+
+
+def test_batches_from_real_shards(root):
+    src = _sources(root)
+    idx = build_index(src, "train", stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    st = _stream(idx, src, "pretrain", steps=2)
+    batch = next(iter(st))
+    assert batch.patches.shape == (8, batch.patches.shape[1], 6, 64)
+    assert batch.patches2.shape == batch.patches.shape
+    assert batch.patch_mask.any(1).all() and batch.channel_mask.all()
+
+
+def test_patchify_zscore_and_stats():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(230, 3)) * [1.0, 5.0, 0.1] + [9.81, 0.0, -2.0]).astype(np.float32)
+    z, st = patchify(x, rate=50.0, patch_s=1.0, L=64, max_patches=48)
+    assert z.shape == (4, 3, 64)  # 230 samples -> 4 whole 50-sample patches, interpolated to 64
+    assert np.allclose(z.mean(-1), 0, atol=1e-5) and np.allclose(z.std(-1), 1, atol=1e-3)
+    assert np.allclose(st[..., 0].mean(0), np.sign([9.81, 0, -2]) * np.log1p(np.abs([9.81, 0, -2])), atol=0.35)
+    flat = np.zeros((100, 2), np.float32)
+    z, _ = patchify(flat, 50.0, 1.0, 64, 48)
+    assert np.isfinite(z).all() and (z == 0).all()  # a constant patch is zeros, not noise * 1e8
+
+
+def test_collate_pads_and_masks():
+    from imutrain.data import Sample
+
+    col = Collator("eval", 64, 48, None)
+    s1 = Sample(np.ones((250, 6), np.float32), [f"c{i}" for i in range(6)], np.arange(6), 50.0, 1.0)
+    s2 = Sample(np.ones((150, 3), np.float32), [f"c{i}" for i in range(3)], np.arange(3), 50.0, 1.0)
+    b = col([s1, s2])
+    assert b.patches.shape == (2, 5, 6, 64)
+    assert b.patch_mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2]
+    assert b.channel_mask.tolist() == [[True] * 6, [True] * 3 + [False] * 3]
+    assert (b.patches[1, 3:] == 0).all() and (b.patches[1, :, 3:] == 0).all()
