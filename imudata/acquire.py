@@ -109,7 +109,11 @@ def download_source(spec: DatasetSpec, source: Source, paths: DatasetPaths, lock
         return dest
     if source.manual and not mirror:
         raise ManualDownloadRequired(source.manual.format(dest=dest, id=spec.id))
-    urls = [mirror_url(source.urls[0], mirror)] if mirror else list(source.urls)
+    if mirror:
+        # a mirror serves either the registry's file name or the original URLs' file names
+        urls = list(dict.fromkeys([mirror_url(source.filename, mirror)] + [mirror_url(u, mirror) for u in source.urls]))
+    else:
+        urls = list(source.urls)
     errors: list[str] = []
     for url in urls:
         say(f"{spec.id}: downloading {url}")

@@ -58,7 +58,7 @@ _KNOWN = np.array([lab.id for lab in LABELS])
 def _channels() -> list[Channel]:
     return [Channel(f"{s}_acc_{a}", "acc", s, "m/s²", "g", scale=G, axis=a, gravity="included", range="±8 g",
                     description=f"Accelerometer {a.upper()}-axis (±8 g), {_WHERE[s]}, gravity included"
-                                + ("; X points along the body (about +1 g when upright)" if a == "x" else ""))
+                                + ("; X runs along the body (about 1 g when upright)" if a == "x" else ""))
             for s in ("back", "thigh") for a in "xyz"]
 
 
