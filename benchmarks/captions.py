@@ -114,6 +114,18 @@ def main() -> None:
     card, x, lab = capture24_like(a.hours)
     t_axis = np.arange(len(x)) / 100.0
     nwin = len(x) // 6000
+    # the same signal as a zstd Parquet shard, to time the read every captioner pays
+    from imudata.registry import Session
+    from imudata.shards import write_sessions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shard = Path(tmp) / "part-00000.parquet"
+        st = card.streams[0]
+        write_sessions(shard, card, st, [Session("imu", "p001", "day1",
+                                                 {c.name: x[:, j] / c.scale for j, c in enumerate(st.channels)}, lab)])
+        t_read = best(lambda: list(iter_sessions(shard, [c.name for c in st.channels])), a.repeat)
+    print(f"{f'CAPTURE-24-shaped, {a.hours:g} h: read the shard only (baseline)':<64} {nwin:8d} {t_read:8.3f} "
+          f"{nwin / t_read:11,.0f}")
     rates = {}
     for levels in (["high_middle"], ["high_middle_low"], ["all"]):
         cap = Captioner(card, None, CaptionConfig(), levels)
@@ -122,11 +134,13 @@ def main() -> None:
         print(f"{f'CAPTURE-24-shaped, 100 Hz x 3, {a.hours:g} h, level ' + levels[0]:<64} {nwin:8d} {t:8.3f} "
               f"{nwin / t:11,.0f}")
     total = CAPTURE24_HOURS * 60
-    print(f"\n# projection: CAPTURE-24, ~{CAPTURE24_HOURS:,.0f} h at 100 Hz = {total:,.0f} windows of 60 s")
+    read_rate = nwin / t_read
+    print(f"\n# projection: CAPTURE-24, ~{CAPTURE24_HOURS:,.0f} h at 100 Hz = {total:,.0f} windows of 60 s "
+          f"(read + caption, from this run's rates)")
     for lv, r in rates.items():
-        one = total / r
+        one = total / r + total / read_rate
         print(f"level {lv:<16} {one / 60:6.1f} min on one core; {one / 60 / a.cores:6.1f} min on {a.cores} cores "
-              f"(captioning only; reading 3,600 h x 3 float32 channels adds the I/O of the baseline above)")
+              f"(-j {a.cores}); captioning alone {total / r / 60:.1f} min on one core")
 
 
 if __name__ == "__main__":

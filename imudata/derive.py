@@ -107,10 +107,11 @@ def band_stream(src: Stream, fb: FilterBank, *, zero_phase: bool, name: str) -> 
             meta.update({"kind": "band", "band": i, "n_bands": len(fb.bands), "zero_phase": zero_phase,
                          "source_stream": src.name, "source_channel": ch.name, "rate_hz": fb.rate_hz,
                          "bands_sum_to_source": sums})
-            grav = ch.gravity
+            grav, desc = ch.gravity, ch.description
             if b.low > 0 and ch.gravity == "included":
                 grav = "removed"  # a band above 0 Hz has no DC component
-            desc = f"{ch.description}; band {b.label} ({meta['filter']}, order {fb.order}, {phase})"
+                desc = desc.replace("gravity included", "gravity removed")
+            desc = f"{desc}; band {b.label} ({meta['filter']}, order {fb.order}, {phase})"
             chans.append(Channel(name=f"{ch.name}_band{i}", sensor=ch.sensor, placement=ch.placement, unit=ch.unit,
                                  source_unit=ch.unit, scale=1.0, axis=ch.axis, offset=0.0, gravity=grav,
                                  range=ch.range, description=desc, note=ch.note, sparse=ch.sparse, derived=meta))

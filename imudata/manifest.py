@@ -861,7 +861,7 @@ def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = 
     (dataset ids, streams, channels, label ids); fraction splits then stay empty.
     """
     path = Path(path)
-    where = str(path) if not path.is_absolute() else _display(path)
+    where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

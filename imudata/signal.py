@@ -140,7 +140,7 @@ class FilterBank:
             elif b.low == 0:
                 kind = "butterworth lowpass"
             elif b.high is None:
-                kind = "signal minus butterworth lowpass (= zero-phase butterworth highpass)"
+                kind = "signal minus butterworth lowpass"  # = the butterworth highpass when zero-phase
             else:
                 kind = "difference of butterworth lowpasses"
             sections = sum(len(self.lowpass[e]) for e in (b.low, b.high) if e)

@@ -175,6 +175,8 @@ _ACTIVITIES: list[tuple[str, str, str, str, tuple[str, ...]]] = [
     ("writing", "writing with a pen", "desk_work", "daily_living", ("handwriting", "writing by hand")),
     ("computer_work", "working at a computer", "desk_work", "daily_living", ("office work at a computer",)),
     ("brushing_teeth", "brushing teeth", "grooming", "daily_living", ("tooth brushing",)),
+    ("self_care", "personal care (washing, dressing, grooming)", "grooming", "daily_living",
+     ("getting washed and dressed", "personal hygiene")),
     ("eating_soup", "eating soup", "eating", "daily_living", ("eating soup with a spoon",)),
     ("eating_chips", "eating chips", "eating", "daily_living", ("eating crisps", "snacking")),
     ("eating_pasta", "eating pasta", "eating", "daily_living", ("eating pasta with a fork",)),
@@ -572,6 +574,58 @@ DATASET_LABELS: dict[str, list[_Row]] = {
 }
 
 
+#: Free-text labels (CAPTURE-24 annotations: ``;``-separated hierarchy, a Compendium of Physical
+#: Activities code and description, ``MET x``) are mapped by ordered rules on their fields: the
+#: field with a Compendium code first, then the others from the first; the first field that a rule
+#: matches decides, and ``_FALLBACK`` takes the rest.
+_RULES: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    "capture24": [(re.compile(p), c) for p, c in [
+        (r"sleep", "sleeping"),
+        (r"bicycling|\bcycling", "cycling"),
+        (r"descending stairs|downstairs", "walking_downstairs"),
+        (r"upstairs", "walking_upstairs"),
+        (r"driving", "driving"),
+        (r"^vehicle$|riding in a (car|bus)|private transportation|public transportation", "vehicle"),
+        (r"^(\d+ )?(\(generic\) )?running", "running"),
+        (r"^sports|gymnasium|athletics", "sports"),
+        (r"hiking", "walking"),
+        (r"ironing", "ironing"),
+        (r"folding or hanging clothes", "folding_clothes"),
+        (r"self care|toilet|dressing|hairstyling|grooming|getting ready for bed", "self_care"),
+        (r"shopping|buying", "mixed_activity"),
+        (r"^(\d+ )?eating", "eating"),
+        (r"manual-work|manual labour|manual or unskilled|lifting items|shoveling|carrying heavy|loading", "manual_work"),
+        (r"household-chores|household chores|household tasks|(?<!non-)cleaning|kitchen activity|making bed|"
+         r"sweeping|scrubbing|dusting|packing/unpa|serving food", "household_chores"),
+        (r"^mixed-activity", "mixed_activity"),
+        (r"office w|computer work|(?<!non-)desk work|writing and typing|office writing", "computer_work"),
+        (r"^(\d+ )?(\(generic\) )?lying", "lying"),
+        (r"watching television", "watching_tv"),
+        (r"^(\d+ )?(\(generic\) )?walking", "walking"),
+        (r"^(\d+ )?(\(generic\) )?standing", "standing"),
+        (r"^(\d+ )?(\(generic\) )?sitting", "sitting"),
+        (r"\bwalking\b", "walking"),
+        (r"\bstanding\b", "standing"),
+        (r"\bsitting\b|\blying\b|screen", "sitting"),
+    ]],
+}
+_FALLBACK = {"capture24": "mixed_activity"}
+
+
+def _match_rules(key: str, label: str) -> Canonical | None:
+    rules = _RULES.get(key)
+    if not rules:
+        return None
+    fields = [f.strip().lower() for f in label.split(";")]
+    fields = [f for f in fields if f and not f.startswith("met ")]
+    coded = [f for f in fields if re.match(r"^\d+ ", f)]
+    for f in coded + [f for f in fields if f not in coded]:
+        for pat, canon in rules:
+            if pat.search(f):
+                return _CANONICAL[canon]
+    return _CANONICAL[_FALLBACK[key]] if key in _FALLBACK else None
+
+
 def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", s.lower())
 
@@ -648,6 +702,8 @@ def canonical(dataset_id: str, label: int | str) -> Canonical:
                 if label in (lab.name, lab.text):
                     found = _match_name(key, lab.name, lab.text) or _match_id(key, lab.id)
                     break
+        if found is None:
+            found = _match_rules(key, label)
         if found is None and label.strip().lstrip("-").isdigit():
             return canonical(dataset_id, int(label))
         if found is None:
@@ -659,7 +715,7 @@ def canonical(dataset_id: str, label: int | str) -> Canonical:
             raise UnknownLabel(f"{key}: label id {label} is not in the dataset's label list "
                                f"(ids: {sorted(labs)})")
         lab = labs[label]
-        found = _match_name(key, lab.name, lab.text) or _match_id(key, label)
+        found = _match_name(key, lab.name, lab.text) or _match_id(key, label) or _match_rules(key, lab.name)
         if found is None:
             raise UnknownLabel(f"{key}: label {label} ({lab.name!r}) has no canonical label in "
                                f"imudata/vocabulary.py")

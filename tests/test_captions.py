@@ -235,6 +235,65 @@ def load_truth(root: Path, name: str = "hapt", window_s: float = 60.0) -> Truth:
 
 
 # --------------------------------------------------------------------------------------------
+# the structural features against a plain re-statement of SensorLM's algorithm (model-anchors §3.3)
+
+
+def _reference_trends(y: np.ndarray) -> list[tuple[str, int, int]]:
+    """SensorLM's trend selection on one series, written out loop by loop (spans in points)."""
+    from scipy.stats import linregress
+
+    R = y.max() - y.min()
+    cands = []
+    for w, sc in ((6, 1.5), (8, 1.3), (12, 1.0)):
+        for i in range(0, len(y) - w + 1, w // 2):
+            seg = y[i:i + w]
+            slope = linregress(np.arange(w), seg).slope
+            if slope > sc * R / 40 and seg[-1] - seg[0] > 0.2 * R:
+                cands.append(("increasing", i, w, abs(seg[-1] - seg[0]), abs(slope)))
+            elif slope < -sc * R / 40 and seg[0] - seg[-1] > 0.2 * R:
+                cands.append(("decreasing", i, w, abs(seg[-1] - seg[0]), abs(slope)))
+            elif abs(slope) < 0.01 * R and seg.max() - seg.min() < 0.1 * R:
+                cands.append(("stable", i, w, 0.2 * R, 1.0))
+    cands.sort(key=lambda c: (-c[3], -c[4], -c[2]))  # stable sort keeps generation order on ties
+    chosen: list[tuple[int, int, str, int]] = []
+    for kind, i, w, *_ in cands:
+        s1, e1 = i + 1, i + w
+        if any(max(0, min(e1, e2) - max(s1, s2)) > 0.3 * min(e1 - s1, e2 - s2) for s2, e2, _, _ in chosen):
+            continue
+        chosen.append((s1, e1, kind, i))
+        if len(chosen) == 3:
+            break
+    return [(kind, i, i + e - s + 1) for s, e, kind, i in sorted(chosen)]
+
+
+def test_structural_features_match_the_reference_algorithm():
+    from scipy.signal import find_peaks
+
+    from imudata.captions.features import StructuralParams, anomalies, trends
+
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(size=(240, 30)), axis=1)
+    y[::4, 10:16] = y[::4, 10:11]  # flat stretches: stable candidates
+    y[1::5] += (rng.random((48, 30)) < 0.06) * 9  # spikes
+    y = np.round(y, 1)  # ties
+    R = y.max(axis=1) - y.min(axis=1)
+    act = np.ones(len(y), dtype=bool)
+    p = StructuralParams()
+    got_t, got_a = trends(y, R, act, p), anomalies(y, R, act, p)
+    n_t = n_a = 0
+    for r in range(len(y)):
+        assert [(t.kind, t.i0, t.i1) for t in got_t[r]] == _reference_trends(y[r]), r
+        m, Rr = y[r].mean(), R[r]
+        peaks, _ = find_peaks(y[r], prominence=0.5 * Rr, height=m + 0.6 * Rr, distance=5, width=(None, 4))
+        valleys, _ = find_peaks(-y[r], prominence=0.5 * Rr, height=-m - 0.4 * Rr, distance=5, width=(None, 4))
+        expect = sorted([("peak", int(i)) for i in peaks] + [("valley", int(i)) for i in valleys])
+        assert sorted((a.kind, a.idx) for a in got_a[r]) == expect, r
+        n_t += len(got_t[r])
+        n_a += len(expect)
+    assert n_t > 200 and n_a > 30
+
+
+# --------------------------------------------------------------------------------------------
 # tests on synthetic converted datasets
 
 

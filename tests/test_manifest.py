@@ -2,7 +2,6 @@
 same_as), the check table, and `imudata manifest check manifests/demo.yaml` on the real samples."""
 from __future__ import annotations
 
-import shutil
 import textwrap
 from dataclasses import replace
 from pathlib import Path

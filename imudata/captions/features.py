@@ -230,11 +230,37 @@ def trends(y: np.ndarray, R: np.ndarray, active: np.ndarray, p: StructuralParams
     return out
 
 
+def _prominence(y: np.ndarray) -> np.ndarray:
+    """Topographic prominence of every interior local maximum of each row (0 elsewhere).
+
+    scipy.signal.peak_prominences' definition (no wlen): from the peak, extend left and right
+    until a strictly higher point or the edge; the prominence is the peak minus the higher of
+    the two minima. Computed for all rows and points at once in O(points²); used to decide which
+    windows need the exact find_peaks call.
+    """
+    nw, P = y.shape
+    if P < 3:
+        return np.zeros_like(y)
+    j = np.arange(P)
+    higher = y[:, None, :] > y[:, :, None]  # [r, i, j]: y_j > y_i
+    left_stop = np.where(higher & (j[None, :] < j[:, None]), j[None, :], -1).max(axis=2)  # (nw, P)
+    right_stop = np.where(higher & (j[None, :] > j[:, None]), j[None, :], P).min(axis=2)
+    yj = y[:, None, :]
+    in_left = (j[None, None, :] > left_stop[:, :, None]) & (j[None, None, :] <= j[None, :, None])
+    in_right = (j[None, None, :] < right_stop[:, :, None]) & (j[None, None, :] >= j[None, :, None])
+    base = np.maximum(np.where(in_left, yj, np.inf).min(axis=2), np.where(in_right, yj, np.inf).min(axis=2))
+    prom = y - base
+    local = np.zeros_like(y, dtype=bool)
+    local[:, 1:-1] = (y[:, 1:-1] >= y[:, :-2]) & (y[:, 1:-1] >= y[:, 2:])
+    return np.where(local, prom, 0.0)
+
+
 def anomalies(y: np.ndarray, R: np.ndarray, active: np.ndarray, p: StructuralParams) -> list[list[Anomaly]]:
     """Peaks and valleys per window (scipy.signal.find_peaks with SensorLM's thresholds), in time order.
 
-    A vectorised necessary condition (height, and prominence bounded by the running extremes on
-    each side) selects the windows worth the exact find_peaks call.
+    A vectorised necessary condition (an interior local extreme passing the height and
+    prominence thresholds) selects the windows worth the exact find_peaks call (which also
+    applies the distance and width conditions).
     """
     nw = y.shape[0]
     out: list[list[Anomaly]] = [[] for _ in range(nw)]
@@ -242,14 +268,15 @@ def anomalies(y: np.ndarray, R: np.ndarray, active: np.ndarray, p: StructuralPar
         return out
     mean = y.mean(axis=1, keepdims=True)
     Rc = R[:, None]
-    lo_l = np.minimum.accumulate(y, axis=1)
-    lo_r = np.minimum.accumulate(y[:, ::-1], axis=1)[:, ::-1]
-    hi_l = np.maximum.accumulate(y, axis=1)
-    hi_r = np.maximum.accumulate(y[:, ::-1], axis=1)[:, ::-1]
-    peak_ok = ((y >= mean + p.peak_height * Rc) & (y - np.maximum(lo_l, lo_r) >= p.prominence * Rc)).any(axis=1)
-    valley_ok = ((y <= mean + p.valley_height * Rc) & (np.minimum(hi_l, hi_r) - y >= p.prominence * Rc)).any(axis=1)
+    rows = np.flatnonzero(active)
+    peak_ok = np.zeros(nw, dtype=bool)
+    valley_ok = np.zeros(nw, dtype=bool)
+    if len(rows):
+        ya, ma, Ra = y[rows], mean[rows], Rc[rows]
+        peak_ok[rows] = ((ya >= ma + p.peak_height * Ra) & (_prominence(ya) >= p.prominence * Ra)).any(axis=1)
+        valley_ok[rows] = ((ya <= ma + p.valley_height * Ra) & (_prominence(-ya) >= p.prominence * Ra)).any(axis=1)
     width = (None, p.max_width)
-    for r in np.flatnonzero((peak_ok | valley_ok) & active):
+    for r in np.flatnonzero(peak_ok | valley_ok):
         yr, Rr, m = y[r], float(R[r]), float(mean[r, 0])
         found: list[Anomaly] = []
         if peak_ok[r]:

@@ -206,6 +206,11 @@ def _pick(rng: Rng, pool: list[tuple[str, str]]) -> tuple[str, str]:
     return pool[rng.randrange(len(pool))]
 
 
+def _end(sentence: str) -> str:
+    """One full stop at the end even when a unit ends with one ('a.u.')."""
+    return sentence[:-1] if sentence.endswith("..") else sentence
+
+
 @dataclass
 class SessionCaptions:
     """Columns of the captions of one session (one row per window, one text column per level)."""
@@ -365,9 +370,9 @@ class Captioner:
                     continue
                 tid, tpl = _pick(rng, T.LOW)
                 d = s.decimals
-                sentences.append(tpl.format(name=s.text, Name=T.cap(s.text), unit=s.unit, mean=T.fmt_num(vals[0], d),
-                                            max=T.fmt_num(vals[1], d), min=T.fmt_num(vals[2], d),
-                                            std=T.fmt_num(vals[3], d)))
+                sentences.append(_end(tpl.format(name=s.text, Name=T.cap(s.text), unit=s.unit,
+                                                 mean=T.fmt_num(vals[0], d), max=T.fmt_num(vals[1], d),
+                                                 min=T.fmt_num(vals[2], d), std=T.fmt_num(vals[3], d))))
                 ids.append(tid)
             if sentences:
                 lines.append(f"For the {g.name}: " + " ".join(sentences))
@@ -397,11 +402,11 @@ class Captioner:
                 for tr in res.trends[w]:
                     pool = T.TREND + T.TREND_VALUED[tr.kind]
                     tid, tpl = _pick(rng, pool)
-                    insights.append((tid, tpl.format(
+                    insights.append((tid, _end(tpl.format(
                         name=s.text, Name=T.cap(s.text), trend=tr.kind, a_trend=T.article(tr.kind),
                         A_trend=T.cap(T.article(tr.kind)), start=T.fmt_time(e[tr.i0]), end=T.fmt_time(e[tr.i1]),
                         v0=T.fmt_num(tr.v0, d), v1=T.fmt_num(tr.v1, d), level=T.fmt_num(tr.level, d), unit=s.unit,
-                        bin=self.bin_text)))
+                        bin=self.bin_text))))
                 anoms = res.anomalies[w]
                 if anoms:
                     peak_word = "peak" if rng.random() < 0.5 else "spike"
