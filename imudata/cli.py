@@ -277,6 +277,7 @@ def caption(
     stride: Annotated[float, typer.Option("--stride", help="Window stride in seconds.")] = 60.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the phrasing choices (captions are deterministic per seed).")] = 0,
     no_labels: Annotated[bool, typer.Option("--no-labels", help="Leave out all label-derived text (label-free pretraining).")] = False,
+    min_activity: Annotated[float, typer.Option("--min-activity", help="Shortest labelled activity (seconds) the semantic level mentions.")] = 2.0,
     stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Stream to caption (default: the dataset's first).")] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Caption the dataset streams of this training manifest (docs/manifests.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards captioned in parallel.")] = 1,
@@ -301,7 +302,7 @@ def caption(
         todo = [(d, stream) for d in converted_datasets(root)]
     if not todo:
         raise ImudataError("no converted dataset found under the root; run `imudata fetch NAME` first (or pass --root)")
-    cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels)
+    cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels, min_activity_s=min_activity)
     for n, s in todo:
         caption_dataset(n, root, levels=level, config=cfg, stream=s, workers=workers, progress=not quiet, log=_err)
 

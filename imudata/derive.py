@@ -43,15 +43,22 @@ _STREAM_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # reading sessions from shards
 
 def session_bounds(table: pa.Table) -> list[tuple[int, int]]:
-    """[start, stop) row ranges of the (subject, session) runs of a shard table."""
+    """[start, stop) row ranges of the (subject, session) runs of a shard table.
+
+    Works on string columns and on dictionary-encoded ones (read with ``read_dictionary``,
+    dictionaries unified), where it compares the integer indices only.
+    """
     n = table.num_rows
     if n == 0:
         return []
     change = np.zeros(n - 1, dtype=bool)
     for col in ("subject", "session"):
         arr = table.column(col).combine_chunks()
-        ne = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))
-        change |= ne.to_numpy(zero_copy_only=False)
+        if pa.types.is_dictionary(arr.type):
+            idx = arr.indices.to_numpy(zero_copy_only=False)
+            change |= idx[1:] != idx[:-1]
+        else:
+            change |= pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     cuts = np.concatenate(([0], np.flatnonzero(change) + 1, [n])).tolist()
     return list(zip(cuts[:-1], cuts[1:]))
 
@@ -74,13 +81,14 @@ def label_array(table: pa.Table) -> np.ndarray:
 
 def iter_sessions(path: Path, channels: list[str]) -> Iterator[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
     """(subject, session, t, X (n, channels) float64, label int32 with -1 = null) per session of a shard."""
-    table = pq.read_table(path, columns=["subject", "session", "t", *channels, "label"])
+    table = pq.read_table(path, columns=["subject", "session", "t", *channels, "label"],
+                          read_dictionary=["subject", "session"]).unify_dictionaries()
     t_all = column_f64(table, "t")
     x_all = np.column_stack([column_f64(table, c) for c in channels]) if channels else np.empty((table.num_rows, 0))
     lab_all = label_array(table)
     subj, sess = table.column("subject"), table.column("session")
     for s, e in session_bounds(table):
-        yield str(subj[s]), str(sess[s]), t_all[s:e], x_all[s:e], lab_all[s:e]
+        yield subj[s].as_py(), sess[s].as_py(), t_all[s:e], x_all[s:e], lab_all[s:e]
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,16 +153,16 @@ def _process_session(job: dict[str, Any], t: np.ndarray, x: np.ndarray,
     if job["kind"] == "bands":
         fb = job["_fb"]
         y = split_bands(x, job["rate_hz"], fb, zero_phase=job["zero_phase"], what=job["what"])  # (nb, n, c)
-        cols = {}
+        cols = {}  # float32 right away: the shard's sessions wait in memory until it is written
         for j, ch in enumerate(job["src_channels"]):
             for i in range(y.shape[0]):
-                cols[f"{ch}_band{i}"] = y[i, :, j]
+                cols[f"{ch}_band{i}"] = y[i, :, j].astype(np.float32)
         return t, cols, lab
     y, pos, rate = resample_runs(x, job["rate_hz"], job["rate_out"], max_denominator=job["max_denominator"])
     t_out = (t[0] if len(t) else 0.0) + pos / job["rate_hz"]
     idx = np.minimum(np.rint(pos).astype(np.int64), max(len(lab) - 1, 0))
     lab_out = lab[idx] if len(lab) else lab
-    return t_out, {ch: y[:, j] for j, ch in enumerate(job["src_channels"])}, lab_out
+    return t_out, {ch: y[:, j].astype(np.float32) for j, ch in enumerate(job["src_channels"])}, lab_out
 
 
 def derive_shard(job: dict[str, Any], src: str, dest: str, card_dict: dict[str, Any]) -> dict[str, Any]:
@@ -277,13 +285,13 @@ def derive_bands(name: str, root: str | os.PathLike[str] | None = None, *, strea
                  log: Callable[[str], None] | None = None) -> Stream:
     """Write the band split of a stream as derived stream ``out`` (default ``<stream>_bands``)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
-
-    def make(src: Stream) -> Stream:
-        fb = design_bands(bands, src.rate_hz, order=order, method=method, what=f"{name} stream {src.name}")
-        return band_stream(src, fb, zero_phase=zero_phase, name=out or f"{src.name}_bands")
-
     paths, card = load_card(name, root)
     src = card.stream(stream) if stream else card.streams[0]
+
+    def make(s: Stream) -> Stream:
+        fb = design_bands(bands, s.rate_hz, order=order, method=method, what=f"{card.id} stream {s.name}")
+        return band_stream(s, fb, zero_phase=zero_phase, name=out or f"{s.name}_bands")
+
     job = {"kind": "bands", "bands": bands, "order": order, "method": method, "zero_phase": zero_phase,
            "rate_hz": src.rate_hz}
     return _run(name, root, src.name, make, job, workers=workers, progress=progress, say=say)

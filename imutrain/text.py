@@ -51,6 +51,10 @@ def model_path(name: str) -> str:
     return str(p)
 
 
+_BACKBONES: dict[tuple[str, int], object] = {}
+_MEMO: dict[tuple[str, int], tuple[dict, dict]] = {}
+
+
 class TextEncoder:
     """Encodes strings once and remembers them; the backbone loads lazily (only for unseen strings)."""
 
@@ -59,16 +63,20 @@ class TextEncoder:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._st = None
-        self.sentence: dict[str, np.ndarray] = {}
-        self.tokens: dict[str, np.ndarray] = {}
+        # features are memoised per process and model: a second encoder never re-encodes a string
+        self.sentence, self.tokens = _MEMO.setdefault((model, max_tokens), ({}, {}))
 
     def _backbone(self):
         if self._st is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+            key = (self.model_name, self.max_tokens)
+            if key not in _BACKBONES:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
 
-            self._st = SentenceTransformer(model_path(self.model_name), device="cpu")
-            self._st.max_seq_length = self.max_tokens
+                st = SentenceTransformer(model_path(self.model_name), device="cpu")
+                st.max_seq_length = self.max_tokens
+                _BACKBONES[key] = st
+            self._st = _BACKBONES[key]
         return self._st
 
     def ensure(self, texts: list[str]) -> None:

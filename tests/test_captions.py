@@ -469,7 +469,7 @@ def test_real_hapt_bands_and_captions_are_true(data_root: Path):
     from imudata.derive import derive_bands
 
     fetch("hapt", data_root, from_path=src, progress=False, log=lambda m: None)
-    card = convert("hapt", data_root, progress=False, log=lambda m: None)
+    convert("hapt", data_root, progress=False, log=lambda m: None)
     derive_bands("hapt", data_root, progress=False, log=lambda m: None)
     import imudata
 

@@ -28,12 +28,14 @@ def test_recipe_validates_and_sets_every_key(name):
 
 
 def test_overrides_and_errors():
-    r = config.load("tiny", ["pretrain.steps=7", "model.cnn_kernels=[3]", "data.window_s=4"])
+    r = config.load("tiny", ["pretrain.steps=7", "pretrain.optim.warmup_steps=2", "model.cnn_kernels=[3]", "data.window_s=4"])
     assert r.pretrain.steps == 7 and r.model.cnn_kernels == [3] and r.data.window_s == 4.0
     with pytest.raises(config.ConfigError) as e:
-        config.load("tiny", ["model.d_model=10", "model.n_heads=4", "pretrain.stepz=3", "data.batch_size=x"])
+        config.load("tiny", ["pretrain.stepz=3", "data.batch_size=x"])
     msg = str(e.value)
-    assert "stepz: unknown key" in msg and "batch_size: expected an integer" in msg
+    assert "stepz: unknown key" in msg and "batch_size: expected an integer" in msg  # both, at once
+    with pytest.raises(config.ConfigError, match="divisible"):
+        config.load("tiny", ["model.d_model=10", "model.n_heads=4"])
     with pytest.raises(config.ConfigError, match="no recipe"):
         config.load("nope")
 

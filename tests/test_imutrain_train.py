@@ -35,7 +35,7 @@ def _weights(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("stage", ["pretrain", "align"])
+@pytest.mark.parametrize("stage", ["pretrain", pytest.param("align", marks=pytest.mark.slow)])
 def test_resume_matches_uninterrupted_run(root, tmp_path, stage):
     torch.use_deterministic_algorithms(True)
     try:
@@ -105,6 +105,16 @@ def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
 def test_two_process_ddp_step(root, tmp_path):
     import torch.multiprocessing as mp
 
+    from imudata import manifest
+    from imutrain.data import Collator, WindowStream, build_index, resolve_sources
+    from imutrain.run import build_text, text_encoder
+
+    rc = config.load("tiny", FAST)
+    src = resolve_sources(manifest.load(root / "manifest.yaml", root=root, write_back=False).pretrain, root)
+    (tmp_path / "run").mkdir()
+    tenc = text_encoder(rc, None)
+    build_text(tenc, src)
+    tenc.save(tmp_path / "run" / "text_cache.safetensors")  # the workers need no text model
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(root), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{i}.pt", weights_only=False) for i in (0, 1))
     assert torch.equal(r0["params"], r1["params"]), "ranks diverged after a DDP step"
@@ -112,11 +122,6 @@ def test_two_process_ddp_step(root, tmp_path):
     assert len(w0) == len(w1) == 2 * 8  # equal work per rank
     assert not set(w0.tolist()) & set(w1.tolist()), "ranks read the same windows"
     # together they are exactly the global batches of the plan (one code path with 1 process)
-    from imudata import manifest
-    from imutrain.data import Collator, WindowStream, build_index, resolve_sources
-
-    rc = config.load("tiny", FAST)
-    src = resolve_sources(manifest.load(root / "manifest.yaml", root=root, write_back=False).pretrain, root)
     idx = build_index(src, "train", stride_frac=rc.data.stride_frac, min_window_frac=rc.data.min_window_frac,
                       min_label_frac=rc.data.min_label_frac)
     st = WindowStream(idx, src, Collator("pretrain", 64, 48, rc.augment), mode="pretrain", batch_size=8, world_size=2,
@@ -126,6 +131,7 @@ def test_two_process_ddp_step(root, tmp_path):
     assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(root, tmp_path):
     from typer.testing import CliRunner
 

@@ -253,7 +253,7 @@ class Captioner:
                                f"(a window needs at least {cfg.structural.points} samples)")
         self.groups = channel_groups(self.stream)
         self.edges_s = bin_edges(self.nwin, cfg.structural.points) / self.rate
-        self.bin_text = T.fmt_time(cfg.window_s / cfg.structural.points)
+        self.bin_text = f"{self.nwin / self.rate / cfg.structural.points:.3g}"
         self.label_text = {lab.id: lab.text for lab in card.labels if not lab.ignore}
         self.window_text = T.fmt_time(self.nwin / self.rate)
 
