@@ -188,7 +188,24 @@ def convert(
                     bar.update(1)
     finally:
         bar.close()
-    return _finalize(spec, paths, card, records, subjects, work, fp, plan)
+    stale = _derived_streams(paths)
+    final = _finalize(spec, paths, card, records, subjects, work, fp, plan)
+    if stale:
+        say(f"{spec.id}: derived streams {', '.join(stale)} were computed from the previous conversion and "
+            f"have been removed; run `imudata bands` / `imudata resample` again")
+    return final
+
+
+def _derived_streams(paths: DatasetPaths) -> list[str]:
+    """Names of derived streams (bands, resampled) in the current card, which a new conversion replaces."""
+    if not paths.card.exists():
+        return []
+    try:
+        old = json.loads(paths.card.read_text())
+    except ValueError:
+        return []
+    return [s["name"] for s in old.get("streams", [])
+            if s.get("channels") and all(c.get("derived") for c in s["channels"])]
 
 
 def _finalize(spec: DatasetSpec, paths: DatasetPaths, card: DatasetCard, records: dict[str, dict],

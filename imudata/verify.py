@@ -13,6 +13,17 @@ from .errors import SchemaError
 from .shards import read_metadata
 
 
+def _comparable(card: dict) -> dict:
+    """A card dict without derived streams (added after the converted shards were written) and
+    without ``derived: null`` channel keys (absent from cards written before that field existed)."""
+    d = dict(card)
+    d["streams"] = [
+        {**s, "channels": [{k: v for k, v in c.items() if not (k == "derived" and v is None)} for c in s["channels"]]}
+        for s in d.get("streams", []) if not (s["channels"] and all(c.get("derived") for c in s["channels"]))
+    ]
+    return d
+
+
 def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
     """Every problem found (an empty list means the dataset is intact)."""
     paths, card = load_card(name, root)
@@ -47,8 +58,13 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
         if not got.equals(want):
             problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
         meta = read_metadata(p)
-        if {k: v for k, v in meta.items() if k != "shard"} != json.loads(json.dumps(static)):
+        if _comparable({k: v for k, v in meta.items() if k != "shard"}) != _comparable(json.loads(json.dumps(static))):
             problems.append(f"shard {sh['path']}: embedded card differs from dataset.json")
+        elif sh["stream"] not in [s["name"] for s in meta.get("streams", [])]:
+            problems.append(f"shard {sh['path']}: its embedded card does not define stream {sh['stream']}")
+        elif next(s for s in meta["streams"] if s["name"] == sh["stream"]) != json.loads(json.dumps(
+                next(s for s in static["streams"] if s["name"] == sh["stream"]))):
+            problems.append(f"shard {sh['path']}: embedded definition of stream {sh['stream']} differs from dataset.json")
         rows = pq.read_metadata(p).num_rows
         if rows != sh["rows"]:
             problems.append(f"shard {sh['path']}: {rows} rows, dataset.json says {sh['rows']}")
