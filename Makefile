@@ -2,6 +2,7 @@
 # and `make test` (install, run the test suite).  `make help` lists the rest.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
+IMUDATA := $(PYTHON) -m imudata.cli
 REALDATA ?= ../shared/realdata
 export IMUDATA_HOME ?= $(CURDIR)/data
 
@@ -20,12 +21,12 @@ install:
 demo: install
 	@if [ -d "$(REALDATA)/hapt" ]; then \
 	  echo "offline: taking the original HAPT files from $(REALDATA)/hapt"; \
-	  imudata fetch hapt --from "$(REALDATA)/hapt"; \
+	  $(IMUDATA) fetch hapt --from "$(REALDATA)/hapt"; \
 	else \
-	  imudata fetch hapt; \
+	  $(IMUDATA) fetch hapt; \
 	fi
-	imudata info hapt
-	imudata verify hapt
+	$(IMUDATA) info hapt
+	$(IMUDATA) verify hapt
 
 test: install
 	$(PYTHON) -m pytest
