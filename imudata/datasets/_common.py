@@ -48,6 +48,19 @@ def _first_bad_line(data: Path | bytes, sep: str, ncols: int, skip_rows: int) ->
     return "unparseable content"
 
 
+def read_lines(path: Path) -> pl.Series:
+    """Every line of a text file as a string Series (no CSV interpretation), read by polars.
+
+    For record formats polars cannot split by itself (WISDM's ``;``-terminated records); the
+    caller parses the lines with vectorised string expressions.
+    """
+    try:
+        df = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.Utf8})
+    except pl.exceptions.NoDataError:
+        return pl.Series("line", [], dtype=pl.Utf8)
+    return df["line"]
+
+
 def labels_from(table: list[tuple[int, str, str]], ignore: set[int] | None = None) -> list[Label]:
     """Labels from (id, original name, natural-language text) rows."""
     ignore = ignore or set()

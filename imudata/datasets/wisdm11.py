@@ -30,7 +30,7 @@ import polars as pl
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
-from ._common import labels_from
+from ._common import labels_from, read_lines
 
 RATE = 20.0
 RAW = "WISDM_ar_v1.1_raw.txt"
@@ -87,17 +87,9 @@ CARD = DatasetCard(
 )
 
 
-def _lines(path: Path) -> pl.Series:
-    try:
-        df = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.Utf8})
-    except pl.exceptions.NoDataError:
-        return pl.Series("line", [], dtype=pl.Utf8)
-    return df["line"]
-
-
 @lru_cache(maxsize=2)
 def _parse_cached(path: str, mtime_ns: int, size: int) -> tuple[pl.DataFrame, int, list[str], int]:
-    lines = pl.DataFrame({"line": _lines(Path(path))}).with_row_index("lineno", offset=1)
+    lines = pl.DataFrame({"line": read_lines(Path(path))}).with_row_index("lineno", offset=1)
     rec = (lines.filter(pl.col("line").is_not_null())
            .with_columns(pl.col("line").str.split(";").alias("rec"))
            .explode("rec")

@@ -33,6 +33,7 @@ import polars as pl
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Label, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
+from ._common import read_lines
 
 RATE = 20.0
 #: A forward step longer than this (ns) starts a new session.
@@ -182,21 +183,13 @@ def plan(root: Path) -> Plan:
     return Plan(subjects=subjects, missing=missing)
 
 
-def _lines(path: Path) -> pl.Series:
-    try:
-        df = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, schema={"line": pl.Utf8})
-    except pl.exceptions.NoDataError:
-        return pl.Series("line", [], dtype=pl.Utf8)
-    return df["line"]
-
-
 def read_raw(path: Path) -> dict[str, np.ndarray]:
     """One raw file: subject (int64), activity letters (str), timestamp (int64 ns), x, y, z (float64).
 
     Blank lines are skipped; any other line that is not ``int,LETTER,int,float,float,float;`` is an
     error naming the line.
     """
-    lines = _lines(path)
+    lines = read_lines(path)
     df = pl.DataFrame({"line": lines}).with_row_index("lineno", offset=1).filter(
         pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
     f = pl.col("line").str.strip_chars().str.strip_chars_end(";").str.split(",")
