@@ -39,3 +39,16 @@ def test_lookup_by_alias_and_case() -> None:
 def test_datasets_doc_is_up_to_date() -> None:
     doc = (REPO / "docs" / "datasets.md").read_text()
     assert doc == render_all(), "docs/datasets.md is stale: run `python -m imudata.cards > docs/datasets.md`"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+def test_info_works_before_download(spec: registry.DatasetSpec, data_root: Path) -> None:
+    from imudata.info import render, summary
+
+    info = summary(spec, data_root)
+    assert info["status"] == "not downloaded"
+    text = render(info)
+    assert spec.card.title in text and spec.card.license in text
+    for st in spec.card.streams:
+        for ch in st.channels:
+            assert ch.name in text
