@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import registry
 from .errors import DatasetNotFound, FormatError, ImudataError
 from .fetch import find_marker, sha256_file
 from .format import DatasetCard, validate_card
+from .parallel import run_jobs
 from .paths import DatasetPaths, resolve_root
 from .registry import DatasetSpec, Session, natural_key
 from .shards import write_sessions
@@ -172,22 +170,10 @@ def convert(
     if records:
         say(f"{spec.id}: resuming, {len(records)} of {len(subjects)} subjects already converted")
     card_dict = card.to_dict()
-    bar = tqdm(total=len(todo), desc=f"convert {spec.id}", unit="subject", disable=not progress)
-    try:
-        if workers <= 1 or len(todo) <= 1:
-            for s in todo:
-                records[s] = convert_subject(spec.id, str(droot), s, plan.subjects[s], str(work), card_dict)
-                bar.update(1)
-        else:
-            # spawn, not fork: polars and pyarrow thread pools do not survive a fork
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futs = {pool.submit(convert_subject, spec.id, str(droot), s, plan.subjects[s], str(work), card_dict): s
-                        for s in todo}
-                for fut in as_completed(futs):
-                    records[futs[fut]] = fut.result()
-                    bar.update(1)
-    finally:
-        bar.close()
+    jobs = [(spec.id, str(droot), s, plan.subjects[s], str(work), card_dict) for s in todo]
+    for rec in run_jobs(convert_subject, jobs, workers=workers, desc=f"convert {spec.id}", unit="subject",
+                        progress=progress):
+        records[rec["subject"]] = rec
     stale = _derived_streams(paths)
     final = _finalize(spec, paths, card, records, subjects, work, fp, plan)
     if stale:

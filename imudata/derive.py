@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from .api import load_card
 from .errors import ImudataError, SchemaError
 from .fetch import sha256_file
 from .format import Channel, DatasetCard, Stream, validate_card
+from .parallel import run_jobs
 from .paths import DatasetPaths
 from .registry import Session
 from .shards import write_sessions
@@ -245,20 +244,9 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
         tmp_dir.mkdir(parents=True)
         dests = [tmp_dir / f"part-{i:05d}.parquet" for i in range(len(src_shards))]
         args = [(job, str(paths.base / sh["path"]), str(d), card_dict) for sh, d in zip(src_shards, dests)]
-        bar = tqdm(total=len(args), desc=f"{new_stream.name} {card.id}", unit="shard", disable=not progress)
         try:
-            if workers <= 1 or len(args) <= 1:
-                results = []
-                for a in args:
-                    results.append(derive_shard(*a))
-                    bar.update(1)
-            else:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
-                    futs = [pool.submit(derive_shard, *a) for a in args]
-                    results = []
-                    for f in futs:
-                        results.append(f.result())
-                        bar.update(1)
+            results = run_jobs(derive_shard, args, workers=workers, desc=f"{new_stream.name} {card.id}",
+                               unit="shard", progress=progress)
             records = []
             for sh, dest, res in zip(src_shards, dests, results):
                 records.append({"path": f"parquet/{new_stream.name}/{dest.name}", "stream": new_stream.name,
@@ -270,7 +258,6 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
             os.replace(tmp_dir, final_dir)
             write_card(paths, final)
         finally:
-            bar.close()
             shutil.rmtree(tmp_dir, ignore_errors=True)
             shutil.rmtree(old_dir, ignore_errors=True)
     rows = sum(r["rows"] for r in records)

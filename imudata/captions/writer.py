@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,6 +22,7 @@ from ..derive import iter_sessions
 from ..errors import DatasetNotFound, ImudataError
 from ..fetch import sha256_file
 from ..format import DatasetCard
+from ..parallel import run_jobs
 from ..paths import DatasetPaths, resolve_root
 from ..shards import write_table
 from .generate import LEVEL_PARTS, SEMANTIC_PARTS, CaptionConfig, Captioner, SessionCaptions, parse_levels
@@ -114,8 +114,7 @@ def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, le
                     config: CaptionConfig | None = None, stream: str | None = None, workers: int = 1,
                     progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Caption every window of a converted dataset's stream; returns {level: folder written}."""
-    from tqdm.auto import tqdm
-
+    
     say = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = config or CaptionConfig()
     lvls = parse_levels(levels)
@@ -134,21 +133,10 @@ def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, le
     for i, sh in enumerate(src_shards):
         dests = {lv: str(tmp[lv] / f"part-{i:05d}.parquet") for lv in lvls}
         jobs.append((card.to_dict(), cap.stream.name, str(paths.base / sh["path"]), dests, lvls, cfg.to_dict()))
-    bar = tqdm(total=len(jobs), desc=f"caption {card.id}", unit="shard", disable=not progress)
     written: dict[str, Path] = {}
     try:
-        if workers <= 1 or len(jobs) <= 1:
-            results = []
-            for j in jobs:
-                results.append(caption_shard(*j))
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futs = [pool.submit(caption_shard, *j) for j in jobs]
-                results = []
-                for f in futs:
-                    results.append(f.result())
-                    bar.update(1)
+        results = run_jobs(caption_shard, jobs, workers=workers, desc=f"caption {card.id}", unit="shard",
+                           progress=progress)
         for lv in lvls:
             parts = []
             for i, (sh, res) in enumerate(zip(src_shards, results)):
@@ -168,7 +156,6 @@ def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, le
             written[lv] = final
             say(f"{card.id}: {index['rows']:,} captions at level {lv} in {final}")
     finally:
-        bar.close()
         for d in tmp.values():
             shutil.rmtree(d, ignore_errors=True)
     return written
