@@ -37,9 +37,13 @@ from .run import (autocast, build_text, encode_texts, encode_windows, label_keys
 
 
 def _entry_with_splits(e: Any, recipe: cfgmod.Recipe) -> tuple[Any, str]:
-    """The entry with train/val/test splits for probing (and where they came from)."""
+    """The entry with train/val/test splits for probing (and where they came from).
+
+    Only a heldout entry is re-split: a pretrain entry keeps the manifest's lists, so a pretraining
+    set without a test split (all its subjects trained on) is never scored on a subject it trained on.
+    """
     splits = {k: list(v) for k, v in (e.splits or {}).items() if v}
-    if splits.get("train") and splits.get("test"):
+    if getattr(e, "role", "pretrain") != "heldout" or (splits.get("train") and splits.get("test")):
         return e, "manifest"
     subjects = sorted({s for v in splits.values() for s in v}, key=lambda s: (len(s), s))
     if not subjects:

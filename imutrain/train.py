@@ -234,6 +234,11 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     train_idx = build_index(sources, "train", stride_frac=recipe.data.stride_frac, **dkw)
     val_idx = build_index(sources, "val", stride_frac=recipe.data.eval_stride_frac, **dkw)
     labels = run_labels(sources) if labelled else []
+    if labelled:
+        # only labels with training windows: a label the card maps but the converted subjects never
+        # perform (a partial copy of a dataset) was never trained on, so it is no open-set candidate
+        present = set(label_keys(train_idx, sources, labels).tolist())
+        labels = [c for k, c in enumerate(labels) if k in present]
     tenc = text_encoder(recipe, run_dir)
     tables = build_text(tenc, sources, labels or None)
     if di.is_main:

@@ -263,7 +263,7 @@ def test_demo_manifest_check_on_real_data(data_root: Path) -> None:
 
     demo = REPO / "manifests" / "demo.yaml"
     ids = [d["id"] for d in yaml.safe_load(demo.read_text())["datasets"]]
-    folders = {"hapt": "hapt", "dsads": "dsads", "motionsense": "motionsense"}
+    folders = {"hapt": "hapt", "kuhar": "kuhar", "dsads": "dsads", "motionsense": "motionsense"}
     for i in ids:
         if i not in registry.names():
             pytest.skip(f"converter module for {i} not present")
@@ -277,8 +277,11 @@ def test_demo_manifest_check_on_real_data(data_root: Path) -> None:
     lines = {ln.split()[0]: ln.split() for ln in res.stdout.splitlines()[2:]}
     assert set(lines) == set(ids)
     assert lines["hapt"][3] == "2/1/1"          # users 5, 8 / 9 / 10
+    assert lines["kuhar"][3] == "3/-/-"         # users 1004, 1024, 1038: training only
+    assert [lines[i][2] for i in ids] == ["pretrain", "pretrain", "heldout", "heldout"]
     assert lines["dsads"][3] == "-/-/8" and lines["motionsense"][3] == "-/-/12"
     rows = mf.check(mf.load(demo, root=data_root, write_back=False))
     by = {r["id"]: r for r in rows}
     assert by["hapt"]["labels"] == 12 and by["dsads"]["labels"] == 19 and by["motionsense"]["labels"] == 6
+    assert by["kuhar"]["labels"] == 6 and by["kuhar"]["channels"] == 6   # the sample's 6 classes; acc + gyro
     assert all(r["windows_total"] > 0 for r in rows)
