@@ -339,7 +339,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
                 parts = {"align_acc": info["align_acc"], "scale": float(scale.detach()), "bank": len(bank)}
         bad = torch.tensor(0.0 if torch.isfinite(loss.detach()) else 1.0, device=di.device)
         if float(distributed.all_reduce_max(bad)) > 0:
-            raise NonFiniteLoss(f"[{stage}] the loss became {float(loss)} at step {step} (rank {di.rank}); "
+            raise NonFiniteLoss(f"[{stage}] the loss became {float(loss.detach())} at step {step} (rank {di.rank}); "
                                 f"stopped without writing a checkpoint for it. Last good checkpoint: "
                                 f"{checkpoint.latest(stage_dir) or 'none'}. Lower {stage}.optim.lr or check the data.")
         opt.zero_grad(set_to_none=True)
