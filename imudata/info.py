@@ -49,9 +49,11 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"  about:    {info['description']}")
     if info["status"] == "converted":
         lines.append(f"  subjects: {len(info['subjects'])} ({', '.join(info['subjects'])})")
-        missing = info.get("completeness", {}).get("missing") or []
-        for m in missing:
+        comp = info.get("completeness", {})
+        for m in comp.get("missing") or []:
             lines.append(f"  missing:  {m}")
+        for n in comp.get("notes") or []:
+            lines.append(f"  note:     {n}")
     else:
         if info.get("subjects_full_release"):
             lines.append(f"  subjects: {info['subjects_full_release']} in the full release")
@@ -68,9 +70,10 @@ def render(info: dict[str, Any]) -> str:
             conv = "" if c["scale"] == 1.0 and not c["offset"] else f" (from {c['source_unit']} x {c['scale']:.9g})"
             lines.append(f"    {c['name']:<{w}}  {c['unit']:<6} {c['description']}{conv}")
     lines.append(f"\n  labels ({len(info['labels'])}):")
+    wn = min(max((len(lab["name"]) for lab in info["labels"]), default=0), 40)
     for lab in info["labels"]:
         flag = "  [ignore]" if lab["ignore"] else ""
-        lines.append(f"    {lab['id']:>4}  {lab['name']:<24} {lab['text']}{flag}")
+        lines.append(f"    {lab['id']:>4}  {lab['name']:<{wn}}  {lab['text']}{flag}")
     if info.get("facts"):
         lines.append("\n  how the facts were established:")
         for k, v in info["facts"].items():
