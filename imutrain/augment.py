@@ -9,6 +9,9 @@ seed (exact resume, identical results for any number of workers).
 - time warp: a smooth random speed curve (people move faster or slower);
 - rotation: one random rotation (at most ``rotation_deg``) per placement, applied to every triad
   at that placement (the device sits at a slightly different angle; gravity rotates with it);
+  ``rotation_deg >= 180`` means a uniformly random orientation (Haar measure on SO(3): the device
+  may be carried in any orientation). Below 180 the angle is uniform in [-max, max] about a random
+  axis, which is not uniform on SO(3) even at 180, hence the separate sampler;
 - channel shuffle: the channel order is permuted together with the channel texts (the model must
   not rely on column order).
 """
@@ -31,7 +34,18 @@ def triads(names: list[str]) -> dict[str, list[int]]:
     return {k: [v["x"], v["y"], v["z"]] for k, v in groups.items() if len(v) == 3}
 
 
+def uniform_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A rotation matrix drawn uniformly (Haar) from SO(3): a normalised 4-D Gaussian is a uniform unit quaternion."""
+    q = rng.normal(size=4)
+    w, a, b, c = q / (np.linalg.norm(q) + 1e-12)
+    return np.array([[1 - 2 * (b * b + c * c), 2 * (a * b - c * w), 2 * (a * c + b * w)],
+                     [2 * (a * b + c * w), 1 - 2 * (a * a + c * c), 2 * (b * c - a * w)],
+                     [2 * (a * c - b * w), 2 * (b * c + a * w), 1 - 2 * (a * a + b * b)]], dtype=np.float32)
+
+
 def random_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
+    if max_deg >= 180.0:
+        return uniform_rotation(rng)
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis) + 1e-12
     angle = math.radians(rng.uniform(-max_deg, max_deg))
