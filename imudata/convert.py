@@ -86,7 +86,8 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
         sessions.sort(key=lambda s: natural_key(s.session))
         info = write_sessions(path, card, card.stream(stream_name), sessions)
         written[stream_name].append({"file": str(path.relative_to(workdir)), "rows": info["rows"],
-                                     "sessions": [s.session for s in sessions]})
+                                     "sessions": [s.session for s in sessions],
+                                     "session_start": info["session_start"]})
 
     for sess in spec.read(Path(root), subject, unit):
         if len(sess) == 0:
@@ -211,7 +212,8 @@ def _finalize(spec: DatasetSpec, paths: DatasetPaths, card: DatasetCard, records
                 os.replace(work / entry["file"], dest)
                 shards.append({
                     "path": f"parquet/{stream.name}/{dest.name}", "stream": stream.name, "subject": subj,
-                    "sessions": entry["sessions"], "rows": entry["rows"], "bytes": dest.stat().st_size,
+                    "sessions": entry["sessions"], "session_start": entry["session_start"],
+                    "rows": entry["rows"], "bytes": dest.stat().st_size,
                     "sha256": sha256_file(dest),
                 })
                 idx += 1

@@ -250,7 +250,8 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
             records = []
             for sh, dest, res in zip(src_shards, dests, results):
                 records.append({"path": f"parquet/{new_stream.name}/{dest.name}", "stream": new_stream.name,
-                                "subject": sh["subject"], "sessions": res["sessions"], "rows": res["rows"],
+                                "subject": sh["subject"], "sessions": res["sessions"],
+                                "session_start": sh.get("session_start", {}), "rows": res["rows"],
                                 "bytes": dest.stat().st_size, "sha256": sha256_file(dest)})
             final = replace(new_card, shards=kept + records)
             if final_dir.exists():

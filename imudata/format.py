@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .errors import SchemaError
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 METADATA_KEY = b"imudata"  # Parquet key-value metadata key holding the JSON card
 
 #: Standard gravity, used for every g -> m/s² conversion (the value the dataset authors cite).

@@ -46,6 +46,7 @@ def session_table(stream: Stream, sess: Session) -> pa.Table:
         t = np.asarray(sess.t, dtype=np.float64)
         if len(t) != n:
             raise SchemaError(f"session {sess.subject}/{sess.session}: t has {len(t)} rows, channels {n}")
+        t = t - t[0]  # t counts from the session's first sample; the start is kept in session_start()
     arrays.append(pa.array(t))
     for ch in stream.channels:
         raw = np.asarray(sess.columns[ch.name], dtype=np.float64)
@@ -80,17 +81,28 @@ def write_table(path: Path, table: pa.Table, metadata: dict[str, Any]) -> None:
             tmp.unlink()
 
 
+def session_start(sess: Session) -> float:
+    """The session's first timestamp in the source's own time base (0 when the source has none).
+
+    Stored in dataset.json (``shards[].session_start``) so that ``t + session_start`` recovers the
+    original clock (e.g. Unix seconds) while ``t`` itself always counts from the session start.
+    """
+    return float(sess.t[0]) if sess.t is not None and len(sess.t) else 0.0
+
+
 def write_sessions(path: Path, card: DatasetCard, stream: Stream, sessions: Iterable[Session]) -> dict[str, Any]:
-    """Write whole sessions of one subject into one shard; returns {rows, sessions, subjects}."""
+    """Write whole sessions of one subject into one shard; returns {stream, rows, session_start}."""
+    sessions = list(sessions)
     tables = [session_table(stream, s) for s in sessions]
     if not tables:
         raise ValueError("write_sessions needs at least one session")
     table = pa.concat_tables(tables)
     info = {"stream": stream.name, "rows": table.num_rows}
+    starts = {s.session: session_start(s) for s in sessions}
     meta = card.static_dict()
     meta["shard"] = info
     write_table(path, table, meta)
-    return info
+    return {**info, "session_start": starts}
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

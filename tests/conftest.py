@@ -25,3 +25,31 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("IMUDATA_HOME", str(root))
     return root
+
+
+def session_start(card, subject: str, session: str) -> float:
+    """The original clock at a session's first sample, from dataset.json (t + this = source time)."""
+    for sh in card.shards:
+        if sh["subject"] == subject and session in sh["sessions"]:
+            return sh["session_start"][session]
+    raise KeyError(f"no shard holds {subject}/{session}")
+
+
+def with_clock(df, card, stream: str | None = None):
+    """``df`` with a ``clock`` column: t + the session's start on the source's own clock."""
+    import polars as pl
+
+    rows = [(sh["subject"], s, float(v)) for sh in card.shards if stream is None or sh["stream"] == stream
+            for s, v in sh["session_start"].items()]
+    starts = pl.DataFrame(rows, schema=["subject", "session", "_start"], orient="row")
+    return (df.join(starts, on=["subject", "session"], how="left")
+            .with_columns((pl.col("t") + pl.col("_start")).alias("clock")).drop("_start"))
+
+
+def scan_with_clock(name: str, root, stream: str | None = None):
+    """A converted stream collected with its ``clock`` column (see ``with_clock``)."""
+    import imudata
+
+    ds = imudata.open(name, root)
+    stream = stream or ds.card.streams[0].name
+    return with_clock(ds.scan(stream).collect(), ds.card, stream)

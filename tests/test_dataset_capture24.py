@@ -18,6 +18,7 @@ from imudata.convert import convert
 from imudata.datasets import capture24 as c24
 from imudata.errors import FormatError, ManualDownloadRequired
 
+from .conftest import session_start
 from .fixtures import capture24 as fx
 
 G = 9.80665
@@ -60,7 +61,9 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
         parts = [got.filter(pl.col("session") == s).sort("t") for s in sessions]
         cat = pl.concat(parts)
         assert [p.height for p in parts] == [b - a for a, b in _recordings(want["t"])]
-        np.testing.assert_allclose(cat["t"].to_numpy(), want["t"], rtol=0, atol=1e-6)
+        clock = np.concatenate([p["t"].to_numpy() + session_start(card, pid, s) for p, s in zip(parts, sessions)])
+        np.testing.assert_allclose(clock, want["t"], rtol=0, atol=1e-6)
+        assert all(p["t"][0] == 0.0 for p in parts)  # t counts from each session's start
         for a in "xyz":
             np.testing.assert_allclose(cat[f"wrist_acc_{a}"].to_numpy(), (want[a] * G).astype(np.float32), rtol=1e-6)
         np.testing.assert_array_equal(cat["label"].fill_null(-1).to_numpy(), _label_ids(want["ann"]))
@@ -74,7 +77,7 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     ch = card.stream("imu").channel("wrist_acc_x")
     assert (ch.unit, ch.source_unit, ch.range, ch.scale, ch.gravity) == ("m/s²", "g", "±8 g", G, "included")
     assert card.stream("imu").rate_hz == 100.0
-    first = df.filter((pl.col("subject") == "P001") & (pl.col("session") == "1.1"))["t"].min()
+    first = session_start(card, "P001", "1.1")
     assert datetime.fromtimestamp(first, tz=timezone.utc) == datetime(2016, 10, 30, 0, 50, tzinfo=timezone.utc)
 
 

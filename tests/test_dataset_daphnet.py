@@ -11,7 +11,7 @@ from imudata import registry
 from imudata.acquire import fetch
 from imudata.convert import convert
 
-from .conftest import realdata
+from .conftest import realdata, scan_with_clock
 from .fixtures import daphnet as fx
 
 G = 9.80665
@@ -34,12 +34,12 @@ def _expected(raw: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _check_run(df: pl.DataFrame, raw: np.ndarray, subject: str, sessions: list[str]) -> None:
-    got = df.filter((pl.col("subject") == subject) & pl.col("session").is_in(sessions)).sort("t")
+    got = df.filter((pl.col("subject") == subject) & pl.col("session").is_in(sessions)).sort("clock")
     assert got.height == len(raw)
     want = _expected(raw)
     for name in NAMES:
         np.testing.assert_allclose(got[name].to_numpy(), want[name].astype(np.float32), rtol=1e-6, equal_nan=True)
-    np.testing.assert_allclose(got["t"].to_numpy(), raw[:, 0] / 1000.0)
+    np.testing.assert_allclose(got["clock"].to_numpy(), raw[:, 0] / 1000.0)
     np.testing.assert_array_equal(got["label"].to_numpy(), raw[:, 10])  # 0 is a real (ignored) label, never null
 
 
@@ -49,7 +49,7 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     card = convert("daphnet", data_root, progress=False)
     assert card.subjects == ["S01", "S02", "S03"]
     assert "13 of 17 runs" in card.completeness["missing"][0]
-    df = imudata.open("daphnet", data_root).scan("imu").collect()
+    df = scan_with_clock("daphnet", data_root)
     data = tmp_path / "src" / "tree" / "dataset_fog_release" / "dataset"
     sessions = {"S01R01": ["R01"], "S01R02": ["R02"], "S02R01": ["R01", "R01.2"], "S03R03": ["R03"]}
     for run, names in sessions.items():
@@ -58,10 +58,10 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     assert gap.height == fx.RUNS["S02R01"] - fx.GAP[1]
     assert df.height == sum(fx.RUNS.values())
     # 0 0 0 triples became NaN, a partial zero did not
-    s1 = df.filter((pl.col("subject") == "S01") & (pl.col("session") == "R01")).sort("t")
+    s1 = df.filter((pl.col("subject") == "S01") & (pl.col("session") == "R01")).sort("clock")
     assert s1["thigh_acc_x"][:37].is_nan().all() and not s1["thigh_acc_x"][37:].is_nan().any()
     assert s1["ankle_acc_y"][100] == 0.0 and not np.isnan(s1["ankle_acc_x"][100])
-    s3 = df.filter(pl.col("subject") == "S03").sort("t")
+    s3 = df.filter(pl.col("subject") == "S03").sort("clock")
     assert s3["thigh_acc_z"][300:].is_nan().all() and not s3["ankle_acc_z"][300:].is_nan().any()
     labels = {lab.id: lab for lab in card.labels}
     assert labels[0].ignore and not labels[1].ignore and not labels[2].ignore
@@ -77,7 +77,7 @@ def test_real_daphnet(data_root: Path) -> None:
     fetch("daphnet", data_root, from_path=src, progress=False)
     card = convert("daphnet", data_root, progress=False)
     assert card.subjects == ["S01", "S03", "S06", "S07"]
-    df = imudata.open("daphnet", data_root).scan("imu").collect()
+    df = scan_with_clock("daphnet", data_root)
     for run in ("S01R02", "S03R02", "S06R02", "S07R02"):
         raw = _parse(src / "dataset" / f"{run}.txt")
         _check_run(df, raw, run[:3], [run[3:]])
@@ -91,5 +91,5 @@ def test_real_daphnet(data_root: Path) -> None:
         mag = np.sqrt(sum(exp[f"{s}_acc_{a}"].to_numpy().astype(float) ** 2 for a in "xyz"))
         assert 9.4 < np.nanmedian(mag) < 10.6, s
     # the first rows of the S01R02 trunk sensor are 0 0 0 in the file: stored as missing
-    s1 = df.filter(pl.col("subject") == "S01").sort("t")
+    s1 = df.filter(pl.col("subject") == "S01").sort("clock")
     assert s1["back_acc_x"][:403].is_nan().all() and not np.isnan(s1["back_acc_x"][403])

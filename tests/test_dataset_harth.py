@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 
 import imudata
+
+from .conftest import scan_with_clock
 from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.datasets import harth
@@ -39,12 +41,12 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     card = convert("harth", data_root, progress=False)
     assert card.subjects == ["S006", "S015", "S023"]
     assert "19 of 22 subject files" in card.completeness["missing"][0]
-    df = imudata.open("harth", data_root).scan("imu").collect()
+    df = scan_with_clock("harth", data_root)
     assert df.height == sum(fx.SUBJECTS.values())
     for subj in fx.SUBJECTS:
         want = _parse(tmp_path / "src" / "tree" / "harth" / f"{subj}.csv")
-        got = df.filter(pl.col("subject") == subj).sort("t")
-        np.testing.assert_allclose(got["t"].to_numpy(), want["t"], rtol=0, atol=1e-6)
+        got = df.filter(pl.col("subject") == subj).sort("clock")
+        np.testing.assert_allclose(got["clock"].to_numpy(), want["t"], rtol=0, atol=1e-6)
         for c in SIGNALS:
             sensor, axis = c.split("_")
             np.testing.assert_allclose(got[f"{sensor}_acc_{axis}"].to_numpy(),
@@ -53,9 +55,9 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     sessions = df.select("subject", "session").unique().sort("subject", "session").rows()
     assert sessions == [("S006", "S006"), ("S015", "S015"), ("S015", "S015.2"), ("S023", "S023")]
     assert df.filter(pl.col("session") == "S015.2").height == fx.SUBJECTS["S015"] - fx.GAP[1]
-    assert "index" not in df.columns and df.width == 3 + 6 + 1
+    assert "index" not in df.columns and df.width == 3 + 6 + 1 + 1  # + the test's own clock column
     # time of day is kept: the first S006 sample is 10:30:00 on 2019-01-12
-    first = df.filter(pl.col("subject") == "S006")["t"].min()
+    first = df.filter(pl.col("subject") == "S006")["clock"].min()
     assert datetime.fromtimestamp(first, tz=timezone.utc) == datetime(2019, 1, 12, 10, 30, tzinfo=timezone.utc)
     ch = card.stream("imu").channel("thigh_acc_x")
     assert (ch.unit, ch.source_unit, ch.range, ch.scale) == ("m/s²", "g", "±8 g", G)

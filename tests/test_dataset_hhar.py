@@ -12,7 +12,7 @@ from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.datasets import hhar
 from imudata.errors import FormatError
-from tests.conftest import realdata
+from tests.conftest import realdata, with_clock
 from tests.fixtures import hhar as fx
 
 IDS = {"bike": 1, "sit": 2, "stand": 3, "walk": 4, "stairsup": 5, "stairsdown": 6, "null": -1}
@@ -25,7 +25,7 @@ def converted(tmp_path_factory):
     fetch("hhar", root, from_path=fx.make_archive(tmp / "download"), progress=False, log=lambda m: None)
     card = convert("hhar", root, progress=False, log=lambda m: None)
     ds = imudata.open("hhar", root)
-    return card, {s: ds.scan(s).collect() for s in ("phone", "watch")}
+    return card, {s: with_clock(ds.scan(s).collect(), card, s) for s in ("phone", "watch")}
 
 
 def test_sessions_per_user_and_device(converted):
@@ -46,8 +46,8 @@ def test_values_time_and_labels(converted):
     _, frames = converted
     for user, kind, _model, device, _hz, _epoch, hacc, hgyro, has_gyro in fx.DEVICES:
         place = "waist" if kind == "phone" else "wrist"
-        df = frames[kind].filter((pl.col("subject") == user) & pl.col("session").str.starts_with(device)).sort("t")
-        t = df["t"].to_numpy()
+        df = frames[kind].filter((pl.col("subject") == user) & pl.col("session").str.starts_with(device)).sort("clock")
+        t = df["clock"].to_numpy()
         k = np.round(t * 50)
         np.testing.assert_allclose(t * 50, k, atol=1e-4)  # multiples of 20 ms of Unix time
         assert np.all(np.diff(k) >= 1)
@@ -85,8 +85,8 @@ def test_values_time_and_labels(converted):
 def test_anti_aliasing(converted):
     """nexus4_1's accelerometer carries 0.3 m/s² at 40 Hz; decimating without a low-pass would fold it to 10 Hz."""
     _, frames = converted
-    df = frames["phone"].filter((pl.col("subject") == "a") & (pl.col("session") == "nexus4_1")).sort("t")
-    t = df["t"].to_numpy()
+    df = frames["phone"].filter((pl.col("subject") == "a") & (pl.col("session") == "nexus4_1")).sort("clock")
+    t = df["clock"].to_numpy()
     v = df["waist_acc_x"].to_numpy().astype(float)
     resid = v - fx.signal("nexus4_1", "acc", t - fx.LATENCY_S, hf=False)[:, 0]
     inner = slice(10, -10)

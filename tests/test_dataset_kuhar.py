@@ -12,7 +12,7 @@ from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.datasets import kuhar
 from imudata.errors import FormatError
-from tests.conftest import realdata
+from tests.conftest import realdata, scan_with_clock
 from tests.fixtures import kuhar as fx
 
 ACC = [f"waist_acc_{a}" for a in "xyz"]
@@ -25,7 +25,7 @@ def converted(tmp_path_factory):
     root = tmp / "home"
     fetch("ku-har", root, from_path=fx.make_archive(tmp / "download"), progress=False, log=lambda m: None)
     card = convert("kuhar", root, progress=False, log=lambda m: None)
-    return card, imudata.open("kuhar", root).scan("imu").collect()
+    return card, scan_with_clock("kuhar", root)
 
 
 def test_fixture_values_on_the_100hz_grid(converted):
@@ -37,10 +37,10 @@ def test_fixture_values_on_the_100hz_grid(converted):
         cls = int(folder.split(".")[0])
         subject = name.split("_")[0]
         stem = f"{cls:02d}-{name[:-4]}"
-        part = df.filter((pl.col("subject") == subject) & pl.col("session").str.starts_with(stem)).sort("t")
+        part = df.filter((pl.col("subject") == subject) & pl.col("session").str.starts_with(stem)).sort("clock")
         assert part.height > 0, stem
         assert set(part["label"].to_list()) == {cls}  # from the folder, not the letter
-        t = part["t"].to_numpy()
+        t = part["clock"].to_numpy()
         k = np.round(t * 100)
         np.testing.assert_allclose(t * 100, k, atol=1e-6)  # on multiples of 10 ms of the file's clock
         tab = tables[f"{folder}/{name}"]
@@ -93,7 +93,7 @@ def test_real_files_units_gravity_and_time(data_root: Path) -> None:
     fetch("kuhar", data_root, from_path=src, progress=False, log=lambda m: None)
     card = convert("kuhar", data_root, progress=False, log=lambda m: None)
     assert card.subjects == ["1004", "1024", "1038"]
-    df = imudata.open("kuhar", data_root).scan("imu").collect()
+    df = scan_with_clock("kuhar", data_root)
     stream = card.stream("imu")
 
     def mag(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
@@ -112,16 +112,16 @@ def test_real_files_units_gravity_and_time(data_root: Path) -> None:
     assert np.median(mag(rest, GYRO)) < 0.1
     # time base: seconds. 0.Stand/1004_A_1.csv: gyro from 4.994 s, acc from 5.001 s, both to about 64.99 s
     stand = df.filter((pl.col("subject") == "1004") & (pl.col("session") == "00-1004_A_1"))
-    assert stand["t"].min() == pytest.approx(5.0) and stand["t"].max() == pytest.approx(64.99)
+    assert stand["clock"].min() == pytest.approx(5.0) and stand["clock"].max() == pytest.approx(64.99)
     assert np.isnan(stand["waist_acc_x"][0]) and not np.isnan(stand["waist_gyro_x"][0])
-    assert np.allclose(np.diff(stand["t"].to_numpy()), 0.01)
+    assert np.allclose(np.diff(stand["clock"].to_numpy()), 0.01)
     stand = stand.filter(pl.col("waist_acc_x").is_not_nan())
-    assert stand["t"].min() == pytest.approx(5.01)
+    assert stand["clock"].min() == pytest.approx(5.01)
     # stored values lie between the raw neighbours of each grid time (linear interpolation)
     raw = np.loadtxt(src / "1.Raw_time_domian_data" / "0.Stand" / "1004_A_1.csv", delimiter=",")
     order = np.argsort(raw[:, 0], kind="stable")
     ta, xa = raw[order, 0], raw[order, 1]
-    t = stand["t"].to_numpy()
+    t = stand["clock"].to_numpy()
     i = np.clip(np.searchsorted(ta, t), 1, len(ta) - 1)
     lo, hi = np.minimum(xa[i - 1], xa[i]), np.maximum(xa[i - 1], xa[i])
     x = stand["waist_acc_x"].to_numpy()

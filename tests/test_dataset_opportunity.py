@@ -14,7 +14,7 @@ from imudata.convert import convert
 from imudata.datasets import opportunity as opp
 from imudata.errors import FormatError
 
-from .conftest import realdata
+from .conftest import realdata, scan_with_clock
 from .fixtures import opportunity as fx
 
 G = 9.80665
@@ -71,16 +71,16 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     card = convert("opportunity", data_root, progress=False)
     assert card.subjects == ["S1", "S2"]
     assert "21 of 24 runs" in card.completeness["missing"][0]
-    df = imudata.open("opportunity", data_root).scan("imu").collect()
+    df = scan_with_clock("opportunity", data_root)
     stream = card.stream("imu")
     assert len(stream.channels) == 133 and stream.rate_hz == 30.0
     data = tmp_path / "src" / "tree" / "OpportunityUCIDataset" / "dataset"
     sessions = {"S1-ADL1": ["ADL1"], "S1-Drill": ["Drill", "Drill.2"], "S2-ADL1": ["ADL1"]}
     for run, names in sessions.items():
         raw = _parse_dat(data / f"{run}.dat")
-        got = df.filter((pl.col("subject") == run[:2]) & pl.col("session").is_in(names)).sort("t")
+        got = df.filter((pl.col("subject") == run[:2]) & pl.col("session").is_in(names)).sort("clock")
         assert got.height == len(raw)
-        np.testing.assert_allclose(got["t"].to_numpy(), raw[:, 0] / 1000)
+        np.testing.assert_allclose(got["clock"].to_numpy(), raw[:, 0] / 1000)
         for name, (col, factor) in EXPECT.items():
             np.testing.assert_allclose(got[name].to_numpy(), (raw[:, col - 1] * factor).astype(np.float32),
                                        rtol=1e-6, equal_nan=True, err_msg=f"{run} {name}")
@@ -88,7 +88,7 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
         np.testing.assert_array_equal(got["label"].fill_null(-1).to_numpy(), np.where(loco == 0, -1, loco))
     drill2 = df.filter((pl.col("subject") == "S1") & (pl.col("session") == "Drill.2"))
     assert drill2.height == fx.RUNS["S1-Drill"] - fx.GAP[1]
-    s1 = df.filter((pl.col("subject") == "S1") & (pl.col("session") == "ADL1")).sort("t")
+    s1 = df.filter((pl.col("subject") == "S1") & (pl.col("session") == "ADL1")).sort("clock")
     assert s1["rkneeup_acc_x"][20:45].is_nan().all() and not s1["rkneeup_acc_x"][:20].is_nan().any()
     assert [lab.name for lab in card.labels] == ["Stand", "Walk", "Sit", "Lie"]
     assert stream.channel("imuback_mag_x").unit == "a.u."

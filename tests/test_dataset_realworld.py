@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 
 import imudata
+
+from .conftest import scan_with_clock
 from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.datasets import realworld as rw
@@ -66,11 +68,11 @@ def _expected(t: np.ndarray, v: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def _check(df: pl.DataFrame, subject: str, session: str, act: str,
            files: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]) -> None:
-    got = df.filter((pl.col("subject") == subject) & (pl.col("session") == session)).sort("t")
+    got = df.filter((pl.col("subject") == subject) & (pl.col("session") == session)).sort("clock")
     lo = min(t[0] for t, _ in files.values())
     hi = max(t[-1] for t, _ in files.values())
     grid = np.arange(np.ceil(lo / 20) * 20, np.floor(hi / 20) * 20 + 1, 20)
-    np.testing.assert_allclose(got["t"].to_numpy() * 1000, grid, atol=1e-3)
+    np.testing.assert_allclose(got["clock"].to_numpy() * 1000, grid, atol=1e-3)
     assert set(got["label"].to_list()) == {IDS[act]}
     for pos in fx.POSITIONS:
         for sensor in ("acc", "gyro", "mag"):
@@ -92,7 +94,7 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
     card = convert("realworld", data_root, progress=False)
     assert card.subjects == ["1", "2", "4"]
     assert "12 of 15 probands" in card.completeness["missing"][0]
-    df = imudata.open("realworld", data_root).scan("imu").collect()
+    df = scan_with_clock("realworld", data_root)
     assert sorted(df.select("subject", "session").unique().rows()) == [
         ("1", "sitting"), ("1", "walking"), ("2", "climbingup"), ("4", "climbingup.1"), ("4", "climbingup.2"),
         ("4", "walking")]
@@ -108,7 +110,7 @@ def test_fixture_archive_fetch_convert_open(tmp_path: Path, data_root: Path) -> 
         assert len(files) == 21
         _check(df, "4", f"climbingup.{seg}", "climbingup", files)
     # the dropout: NaN in that one channel only, inside the session
-    walk = df.filter((pl.col("subject") == "1") & (pl.col("session") == "walking")).sort("t")
+    walk = df.filter((pl.col("subject") == "1") & (pl.col("session") == "walking")).sort("clock")
     inner = walk.filter(pl.col("shin_acc_x").is_not_nan() & pl.col("chest_gyro_x").is_not_nan())
     gap = inner["shin_gyro_x"].is_nan()
     assert 15 <= gap.sum() <= 21  # 400 ms without samples, minus the 100 ms interpolation allowance

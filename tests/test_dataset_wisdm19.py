@@ -12,7 +12,7 @@ from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.datasets import wisdm19
 from imudata.errors import FormatError
-from tests.conftest import realdata
+from tests.conftest import realdata, with_clock
 from tests.fixtures import wisdm19 as fx
 
 LETTER_ID = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRS", start=1)}  # N (14) is unused
@@ -38,7 +38,7 @@ def test_streams_sessions_values(converted):
     assert "195 of 204 raw files" in card.completeness["missing"][0]
     assert [s.name for s in card.streams] == ["phone_acc", "phone_gyro", "watch_acc", "watch_gyro"]
     expected = fx.expected()
-    frames = {s: ds.scan(s).collect() for s in ds.streams}
+    frames = {s: with_clock(ds.scan(s).collect(), ds.card, s) for s in ds.streams}
     got = {(subj, s) for s, df in frames.items() for subj in df["subject"].unique()}
     assert got == set(expected)
     for (subj, stream), sessions in expected.items():
@@ -55,7 +55,7 @@ def test_streams_sessions_values(converted):
             for j, a in enumerate("xyz"):
                 np.testing.assert_allclose(part[f"{place}_{sensor}_{a}"].to_numpy(), want[:, j].astype(np.float32),
                                            rtol=1e-6)
-            np.testing.assert_allclose(part["t"].to_numpy(), [int(rows[i][2]) / 1e9 for i in idx], rtol=0, atol=1e-9)
+            np.testing.assert_allclose(part["clock"].to_numpy(), [int(rows[i][2]) / 1e9 for i in idx], rtol=0, atol=1e-9)
             assert set(part["label"].to_list()) == {LETTER_ID[letter]}
             assert all(rows[i][1] == letter for i in idx)
     # the duplicate line is gone: stored rows = distinct lines

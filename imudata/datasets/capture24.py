@@ -376,14 +376,14 @@ CARD = DatasetCard(
     labels=LABELS,
     converter_version="1",
     facts={
-        "rate": "100 Hz (authors' documentation; the files step by exactly 10 ms); t = wall-clock time.",
+        "rate": "100 Hz (authors' documentation; the files step by exactly 10 ms); session_start + t = wall-clock time.",
         "acc_unit": "g with gravity, ±8 g (documentation; no participant file was available to verify).",
         "placement": "dominant wrist (documentation).",
         "labels": "one label per distinct annotation string, ids by sorted string over the union of the 2024 and "
                   "the earlier release's dictionaries; empty annotation = null. Coarser schemes not stored.",
-        "time": "local wall-clock time without zone, stored as seconds since 1970-01-01 read as UTC.",
+        "time": "local wall-clock time without zone, recorded as session_start (seconds since 1970-01-01 read as UTC) + t.",
         "sessions": "cut at every time step outside 5-15 ms and after every hour (MAX_SESSION_ROWS) of a "
-                    "continuous recording; session <r>.<k> = hour k of continuous recording r; t continues.",
+                    "continuous recording; session <r>.<k> = hour k of continuous recording r; session_start + t continues across them.",
         "streaming": "files are read in blocks from the gzip stream (pyarrow.csv.open_csv), never whole.",
     },
 )

@@ -76,7 +76,7 @@ CARD = DatasetCard(
     labels=LABELS,
     converter_version="1",
     facts={
-        "rate": "64 Hz (README); the time column steps by 15-16 ms, verified on 7 runs; t = time / 1000.",
+        "rate": "64 Hz (README); the time column steps by 15-16 ms, verified on 7 runs; session_start + t = time / 1000.",
         "acc_unit": "milli-g (README); verified: median |acc| 980-1070 milli-g during the experiment.",
         "missing": "exact 0 0 0 triples are missing data (sensor not yet streaming) and become NaN; verified at "
                    "the start of most runs.",

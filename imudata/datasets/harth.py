@@ -81,7 +81,7 @@ CARD = DatasetCard(
         "placement": "lower back and front of the right thigh (paper).",
         "labels": "label column per row; ids as published (non-contiguous); no null class.",
         "sessions": "one per subject file, split where a timestamp step is outside 10-30 ms.",
-        "time": "local wall-clock time without zone, stored as seconds since 1970-01-01 read as UTC.",
+        "time": "local wall-clock time without zone, recorded as session_start (seconds since 1970-01-01 read as UTC) + t.",
         "version": "UCI v1.2. The later v2.0 on GitHub rotates the thigh axes of S006-S022 and adds S030-S038.",
     },
 )

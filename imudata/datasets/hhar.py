@@ -93,7 +93,7 @@ CARD = DatasetCard(
                  "9.6-10.6 m/s² in the real still-experiment files (a test checks it).",
         "time": "Creation_Time is ns (checked on the real still-experiment files: Creation_Time / 1e6 equals the "
                 "ms Sensor_Time column) with a device-specific origin; Arrival_Time is epoch ms. Each sensor's "
-                "events are put on the arrival clock: t = Creation_Time + median(Arrival_Time - Creation_Time) of "
+                "events are put on the arrival clock: session_start + t = Creation_Time + median(Arrival_Time - Creation_Time) of "
                 "that (user, device, sensor), so devices are roughly aligned in Unix time (s) while sample spacing "
                 "comes from the device's own clock. Rows are sorted by Creation_Time; repeated times keep the "
                 "first row.",

@@ -241,7 +241,7 @@ CARD = DatasetCard(
     labels=LABELS,
     converter_version="1",
     facts={
-        "rate": "30 Hz (README / documentation); MILLISEC column kept as t = ms / 1000.",
+        "rate": "30 Hz (README / documentation); MILLISEC column kept as session_start + t = ms / 1000.",
         "columns": "mapped by parsing dataset/column_names.txt (verified on the real file: 250 columns, CRLF, "
                    "object accelerometers all named accX); each kept column's formula and unit is checked.",
         "acc_unit": "Bluetooth accelerometers milli-g (x g/1000); Xsens and shoe accelerations written as "

@@ -112,7 +112,7 @@ CARD = DatasetCard(
     converter_version="1",
     facts={
         "rate": "about 50 Hz per device (authors' page); resampled to exactly 50 Hz by linear interpolation on "
-                "attr_time (Unix ms), grid on multiples of 20 ms; t = grid time in Unix seconds.",
+                "attr_time (Unix ms), grid on multiples of 20 ms; session_start + t = grid time in Unix seconds.",
         "alignment": "devices and sensors are not synchronised: every file is interpolated on its own time "
                      f"stamps; a channel is NaN more than {MAX_GAP_MS} ms away from its samples.",
         "units": "Android sensor units: acceleration m/s² with gravity, gyroscope rad/s, magnetometer µT "

@@ -116,7 +116,7 @@ CARD = DatasetCard(
                    "independent timestamps and different line counts (documented line totals differ by sensor), so "
                    "no exact sample pairing exists; joining would need resampling, which the raw release does not "
                    "ask for. Decided from the format description; the raw files were not available to check.",
-        "rate": "20 Hz requested (README); the OS may delay sampling. Samples are stored as recorded, with t = the "
+        "rate": "20 Hz requested (README); the OS may delay sampling. Samples are stored as recorded, with session_start + t = the "
                 "file's timestamp / 1e9 (s); the stream rate is nominal.",
         "time": "the timestamp is documented as Unix time but is a nanosecond counter (≈2.5e14, +5e7 per sample at "
                 "20 Hz): the reader checks that the median step of each file lies between 1 ms and 1 s in ns.",
