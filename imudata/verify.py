@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from .api import load_card
@@ -22,6 +23,22 @@ def _comparable(card: dict) -> dict:
         for s in d.get("streams", []) if not (s["channels"] and all(c.get("derived") for c in s["channels"]))
     ]
     return d
+
+
+def _check_sessions(path, shard: dict) -> list[str]:
+    """Each session listed for the shard is present, starts at t = 0 and has increasing t."""
+    df = pl.read_parquet(path, columns=["session", "t"])
+    per = df.group_by("session", maintain_order=True).agg(
+        pl.col("t").first().alias("t0"), (pl.col("t").diff().drop_nulls() <= 0).sum().alias("back"))
+    out = []
+    if per["session"].to_list() != list(shard["sessions"]):
+        out.append(f"sessions {per['session'].to_list()} differ from dataset.json {shard['sessions']}")
+    for sess, t0, back in per.iter_rows():
+        if t0 != 0.0:
+            out.append(f"session {sess} starts at t = {t0}, expected 0")
+        if back:
+            out.append(f"session {sess}: t does not increase on {back} rows")
+    return out
 
 
 def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
@@ -65,6 +82,8 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
         elif next(s for s in meta["streams"] if s["name"] == sh["stream"]) != json.loads(json.dumps(
                 next(s for s in static["streams"] if s["name"] == sh["stream"]))):
             problems.append(f"shard {sh['path']}: embedded definition of stream {sh['stream']} differs from dataset.json")
+        for problem in _check_sessions(p, sh):
+            problems.append(f"shard {sh['path']}: {problem}")
         rows = pq.read_metadata(p).num_rows
         if rows != sh["rows"]:
             problems.append(f"shard {sh['path']}: {rows} rows, dataset.json says {sh['rows']}")

@@ -80,3 +80,20 @@ def test_done_when_real_hapt(data_root: Path) -> None:
 def test_help_teaches(cmd: str, data_root: Path) -> None:
     out = run(cmd, "--help", root=data_root).stdout
     assert "Usage" in out and len(out) > 200
+
+
+def test_verify_checks_that_sessions_start_at_zero(tmp_path: Path, data_root: Path) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from imudata.shards import read_metadata, write_table
+    from imudata.verify import verify
+
+    run("fetch", "hapt", "--from", str(fx.make_archive(tmp_path / "src")), "-q", root=data_root)
+    assert verify("hapt", data_root) == []
+    shard = next((data_root / "hapt" / "parquet" / "imu").glob("part-*.parquet"))
+    table = pq.read_table(shard)
+    shifted = table.set_column(table.schema.get_field_index("t"), "t", pc.add(table.column("t"), 1.0))
+    write_table(shard, shifted.replace_schema_metadata(None), {k: v for k, v in read_metadata(shard).items()})
+    problems = verify("hapt", data_root)
+    assert any("starts at t = 1.0, expected 0" in p for p in problems)
