@@ -56,6 +56,13 @@ def load_card(name: str, root: str | os.PathLike[str] | None = None) -> tuple[Da
     return paths, DatasetCard.from_dict(json.loads(paths.card.read_text()))
 
 
+def write_card(paths: DatasetPaths, card: DatasetCard) -> None:
+    """Replace dataset.json atomically (temporary file in the same folder, then rename)."""
+    tmp = paths.card.with_name(f".{paths.card.name}.tmp-{os.getpid()}")
+    tmp.write_text(card.to_json())
+    os.replace(tmp, paths.card)
+
+
 def open(name: str, root: str | os.PathLike[str] | None = None) -> Dataset:  # noqa: A001 - mirrors the CLI verb
     """Open a converted dataset: ``ds.card`` and ``ds.streams['imu']`` (a polars LazyFrame)."""
     paths, card = load_card(name, root)

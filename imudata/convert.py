@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import registry
+from .api import write_card
 from .errors import DatasetNotFound, FormatError, ImudataError
 from .fetch import find_marker, sha256_file
 from .format import DatasetCard, validate_card
@@ -230,9 +231,7 @@ def _finalize(spec: DatasetSpec, paths: DatasetPaths, card: DatasetCard, records
     if paths.parquet.exists():
         os.replace(paths.parquet, old)
     os.replace(new, paths.parquet)
-    tmp = paths.card.with_suffix(".json.tmp")
-    tmp.write_text(final.to_json())
-    os.replace(tmp, paths.card)
+    write_card(paths, final)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(paths.work, ignore_errors=True)
     return final

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .api import load_card
+from .api import load_card, write_card
 from .errors import ImudataError, SchemaError
 from .fetch import sha256_file
 from .format import Channel, DatasetCard, Stream, validate_card
@@ -203,13 +203,6 @@ def dataset_lock(paths: DatasetPaths) -> Iterator[None]:
 
 def is_derived(stream: Stream) -> bool:
     return bool(stream.channels) and all(c.derived for c in stream.channels)
-
-
-def write_card(paths: DatasetPaths, card: DatasetCard) -> None:
-    """Replace dataset.json atomically."""
-    tmp = paths.card.with_name(f".{paths.card.name}.tmp-{os.getpid()}")
-    tmp.write_text(card.to_json())
-    os.replace(tmp, paths.card)
 
 
 def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, make_stream: Callable[[Stream], Stream],
