@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,41 @@ def realdata(name: str) -> Path:
         pytest.skip(f"real data not available: {path} is absent (it ships beside the repository in CI only; "
                     f"set IMUDATA_REALDATA to point elsewhere)")
     return path
+
+
+def hapt_users(src: Path) -> list[str]:
+    """HAPT user ids present in a copy (from its ``RawData/acc_expNN_userMM.txt`` names), numerically sorted."""
+    users = {int(m.group(1)) for p in (src / "RawData").glob("acc_exp*_user*.txt")
+             if (m := re.fullmatch(r"acc_exp\d+_user(\d+)\.txt", p.name))}
+    return [str(u) for u in sorted(users)]
+
+
+def hapt_experiments(src: Path) -> list[tuple[int, int]]:
+    """(experiment, user) pairs present in a HAPT copy, sorted by experiment."""
+    pairs = []
+    for p in (src / "RawData").glob("acc_exp*_user*.txt"):
+        m = re.fullmatch(r"acc_exp(\d+)_user(\d+)\.txt", p.name)
+        if m:
+            pairs.append((int(m.group(1)), int(m.group(2))))
+    return sorted(pairs)
+
+
+def wesad_subjects_with(src: Path, suffix: str) -> list[str]:
+    """WESAD subject folders (S2 ... S17) of a copy holding ``S<k><suffix>``, numerically sorted."""
+    found = [d.name for d in src.glob("S*") if d.is_dir() and (d / f"{d.name}{suffix}").is_file()]
+    return sorted(found, key=lambda s: int(s[1:]))
+
+
+def expand_subject_ranges(text: str) -> list[str]:
+    """'S2-S11, S13-S17' -> ['S2', ..., 'S11', 'S13', ..., 'S17'] (the inverse of the card's short form)."""
+    out: list[str] = []
+    for part in text.split(", "):
+        if "-" in part:
+            a, b = part.split("-")
+            out += [f"S{n}" for n in range(int(a[1:]), int(b[1:]) + 1)]
+        else:
+            out.append(part)
+    return out
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from imudata.acquire import fetch
 from imudata.convert import convert
 from imudata.format import G
 
-from .conftest import realdata
+from .conftest import hapt_experiments, hapt_users, realdata
 from .fixtures import hapt as fx
 
 
@@ -97,14 +97,23 @@ def test_parallel_conversion_equals_serial(tmp_path: Path, data_root: Path) -> N
     assert [s["sha256"] for s in serial.shards] == [s["sha256"] for s in parallel.shards]
 
 
-def test_real_hapt(data_root: Path) -> None:
+def _real_hapt_converted(data_root: Path):
     src = realdata("hapt")
     fetch("hapt", data_root, from_path=src, progress=False)
     card = convert("hapt", data_root, progress=False)
-    assert card.subjects == ["5", "8", "9", "10"]
+    return src, card, imudata.open("hapt", data_root).scan("imu").collect()
+
+
+def test_real_hapt(data_root: Path) -> None:
+    """Every user present converts; values and labels of a representative subset are checked here,
+    every experiment in the slow run (test_real_hapt_every_experiment)."""
+    src, card, df = _real_hapt_converted(data_root)
+    assert card.subjects == hapt_users(src)
     assert len(card.labels) == 12
-    df = imudata.open("hapt", data_root).scan("imu").collect()
-    for exp, user in [(9, 5), (15, 8), (18, 9), (21, 10)]:
+    pairs = hapt_experiments(src)
+    # the first and last experiment present, plus the four users of the first sample (user 10 has three)
+    subset = sorted({pairs[0], pairs[-1]} | {p for p in pairs if p in {(9, 5), (15, 8), (18, 9), (21, 10)}})
+    for exp, user in subset:
         _check_experiment(df, src / "RawData", exp, user)
     assert df.height == sum(len((src / "RawData" / f).read_text().splitlines())
                             for f in (p.name for p in (src / "RawData").glob("acc_*.txt")))
@@ -112,3 +121,17 @@ def test_real_hapt(data_root: Path) -> None:
     standing = df.filter(pl.col("label") == 5)
     mag = np.sqrt(sum(standing[f"waist_acc_{a}"].to_numpy().astype(float) ** 2 for a in "xyz"))
     assert 9.3 < np.median(mag) < 10.4
+    # the experiments labels.txt lists for users absent here are reported, never silently dropped
+    listed = {(int(e), int(u)) for e, u, *_ in (line.split() for line in (src / "RawData" / "labels.txt")
+                                                 .read_text().splitlines())}
+    absent = sorted(listed - set(pairs))
+    if absent:
+        note = " | ".join(card.completeness["missing"])
+        assert f"{len(absent)} of {len(listed)} experiments listed in labels.txt" in note
+
+
+@pytest.mark.slow
+def test_real_hapt_every_experiment(data_root: Path) -> None:
+    src, _card, df = _real_hapt_converted(data_root)
+    for exp, user in hapt_experiments(src):
+        _check_experiment(df, src / "RawData", exp, user)
