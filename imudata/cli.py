@@ -82,6 +82,8 @@ def fetch(
     no_convert: Annotated[bool, typer.Option("--no-convert", help="Stop after download, verification and extraction.")] = False,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel subjects during conversion.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    max_expand_ratio: Annotated[Optional[float], typer.Option("--max-expand-ratio", help="Refuse archives that expand more than this many times their size (default 100; also $IMUDATA_MAX_EXPAND_RATIO).")] = None,
+    max_expand_size: Annotated[Optional[str], typer.Option("--max-expand-size", help="Refuse archives that expand to more than this, e.g. 64G (the default; also $IMUDATA_MAX_EXPAND_SIZE).")] = None,
 ) -> None:
     """Download, verify (sha256), extract and convert datasets: one command to a ready dataset.
 
@@ -93,8 +95,18 @@ def fetch(
 
     if from_path is not None and len(names) != 1:
         raise ImudataError("--from takes exactly one dataset name")
+    limits = None
+    if max_expand_ratio is not None or max_expand_size is not None:
+        from .fetch import ExtractLimits
+
+        env = ExtractLimits.from_env()
+        try:
+            limits = ExtractLimits.parse(max_expand_ratio if max_expand_ratio is not None else env.max_ratio,
+                                         max_expand_size if max_expand_size is not None else env.max_bytes)
+        except ValueError as exc:
+            raise ImudataError(f"--max-expand-ratio / --max-expand-size: {exc}") from exc
     for name in names:
-        do_fetch(name, root, mirror=mirror, from_path=from_path, progress=not quiet)
+        do_fetch(name, root, mirror=mirror, from_path=from_path, progress=not quiet, limits=limits)
         if not no_convert:
             card = do_convert(name, root, workers=workers, progress=not quiet)
             _err(f"{card.id}: converted, {len(card.shards)} shards, {len(card.subjects)} subjects")

@@ -36,3 +36,11 @@ class FormatError(ImudataError):
 
 class SchemaError(ImudataError):
     """A converted shard or dataset.json does not match the imudata format."""
+
+
+class CorruptArchive(FetchError):
+    """An archive cannot be read to the end (truncated download, damaged file): it must not be trusted."""
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    """An archive would expand beyond the decompression limits (a zip bomb, or limits set too low)."""

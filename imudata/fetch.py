@@ -9,8 +9,11 @@ silently replaces a file is noticed.
 """
 from __future__ import annotations
 
+import errno
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import posixpath
 import re
@@ -21,8 +24,10 @@ import tempfile
 import time
 import warnings
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.client import HTTPException
 from pathlib import Path
@@ -33,15 +38,19 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from .errors import ChecksumMismatch, FetchError, FormatError, UnsafeArchive
+from .errors import ArchiveTooLarge, ChecksumMismatch, CorruptArchive, FetchError, FormatError, UnsafeArchive
 
 __all__ = [
     "sha256_file",
     "is_html",
     "download",
+    "fetch_file",
+    "Downloaded",
     "mirror_url",
     "SourceLock",
     "safe_extract",
+    "ExtractLimits",
+    "parse_size",
     "find_marker",
 ]
 
@@ -159,48 +168,90 @@ class _Hasher:
         return self.h.hexdigest()
 
 
+@dataclass(frozen=True)
+class Downloaded:
+    """A completed download: its sha256, its size, and whether that size was confirmed by the server.
+
+    ``size_confirmed`` is False only when the server neither declared the length (Content-Length or
+    Content-Range) nor answered a follow-up Range request: a body cut short could then pass unnoticed,
+    so the caller must check the file another way (an archive must extract) before trusting it.
+    """
+
+    sha256: str
+    size: int
+    size_confirmed: bool
+
+
 def download(url: str, dest: Path, *, sha256: str | None = None, size: int | None = None,
              retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
              progress: bool = True, session: requests.Session | None = None) -> str:
     """Download ``url`` to ``dest`` resumably and verified; returns the file's sha256 hex digest.
 
-    Bytes go to ``dest.name + ".part"`` next to ``dest``; an existing ``.part`` (an interrupted
-    earlier run) is resumed with an HTTP Range request. Connection errors, cut connections, 5xx and
-    429 are retried up to ``retries`` times with a ``backoff * 2**n`` second pause, each retry
-    resuming where the last stopped (an attempt that got further than any before does not use up a
-    retry). Any other 4xx, or an HTML page served instead of the file, raises ``FetchError`` at once.
-    Only when ``size`` and ``sha256`` (if given) match is the ``.part`` renamed to ``dest``
-    (atomically); on a mismatch it is deleted and ``ChecksumMismatch`` raised. ``url`` may also be a
-    local path or ``file://`` URL (a mirror folder): the file is then copied the same way.
+    See ``fetch_file``, which also says whether the size was confirmed.
+    """
+    return fetch_file(url, dest, sha256=sha256, size=size, retries=retries, backoff=backoff,
+                      timeout=timeout, progress=progress, session=session).sha256
+
+
+def fetch_file(url: str, dest: Path, *, sha256: str | None = None, size: int | None = None,
+               retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
+               progress: bool = True, session: requests.Session | None = None) -> Downloaded:
+    """Download ``url`` to ``dest`` resumably and verified.
+
+    Bytes go to ``dest.name + ".part"`` next to ``dest``, with ``.part.json`` beside it naming the
+    URL, the server's validators (ETag, Last-Modified) and the total size. An existing ``.part`` is
+    resumed with a Range + If-Range request only when that record matches this URL; otherwise it is
+    discarded. A resumed response whose validators or total differ from the record (the file changed
+    on the server) restarts from zero, so two versions are never spliced. Every body is checked
+    against its declared length and total; a body without any declared length is followed by a Range
+    request from its end to confirm nothing is missing. Connection errors, cut connections, 5xx and
+    429 are retried up to ``retries`` times with a ``backoff * 2**n`` second pause (an attempt that
+    got further than any before does not use up a retry). Any other 4xx, or an HTML page served
+    instead of the file (also as a 206 on resume), raises ``FetchError`` at once. Only when ``size``
+    and ``sha256`` (if given) match is the ``.part`` renamed to ``dest`` (atomically); on a mismatch
+    it is deleted and ``ChecksumMismatch`` raised. A failed write (disk full) raises ``FetchError``
+    naming the ``.part``, which is kept for a later resume. ``url`` may also be a local path or
+    ``file://`` URL (a mirror folder): the file is then copied the same way.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"{dest.parent}: cannot create the download folder ({exc.strerror}); choose a "
+                         "writable --root") from exc
     part = dest.with_name(dest.name + ".part")
     local = _local_path(url)
     if local is not None:
         digest = _copy_local(local, part, dest.name, progress)
+        confirmed = True
     else:
         sess = session if session is not None else requests.Session()
         try:
-            digest = _download_http(url, part, sess, retries=retries, backoff=backoff,
-                                    timeout=timeout, progress=progress, name=dest.name)
+            digest, confirmed = _download_http(url, part, sess, retries=retries, backoff=backoff,
+                                               timeout=timeout, progress=progress, name=dest.name)
         finally:
             if session is None:
                 sess.close()
     _verify(part, dest.name, digest, sha256, size)
-    os.replace(part, dest)
-    return digest
+    got = part.stat().st_size
+    try:
+        os.replace(part, dest)
+    except OSError as exc:
+        raise FetchError(f"{part}: cannot rename it to {dest.name} ({exc.strerror}); the complete download "
+                         "is kept there; check the folder's permissions and run again") from exc
+    _unlink(_meta_path(part))
+    return Downloaded(digest, got, confirmed or size is not None)
 
 
 def _verify(part: Path, name: str, digest: str, sha256: str | None, size: int | None) -> None:
     if size is not None:
         actual = part.stat().st_size
         if actual != size:
-            _unlink(part)
+            _discard(part)
             raise ChecksumMismatch(f"{name}: expected {size} bytes but got {actual}; the file was deleted. "
                                    "The host may have changed the file or sent a truncated copy; try again.")
     if sha256 is not None and digest.lower() != sha256.strip().lower():
-        _unlink(part)
+        _discard(part)
         raise ChecksumMismatch(f"{name}: sha256 mismatch: expected {sha256.strip().lower()}, got {digest}; "
                                "the file was deleted. The download was corrupted or the host now serves "
                                "a different file.")
@@ -212,40 +263,146 @@ def _html_error(where: str) -> FetchError:
                       "file by hand and use `--from FILE`.")
 
 
+def _disk_error(path: Path, exc: OSError, kept: str) -> FetchError:
+    """A one-line error for a failed write (disk full, read-only, quota) naming the file and what to do."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free space on that disk (or choose another --root) and run again"
+    else:
+        advice = "check that the folder is writable (or choose another --root) and run again"
+    return FetchError(f"{path}: cannot write ({reason}); {kept}; {advice}")
+
+
 def _copy_local(src: Path, part: Path, name: str, progress: bool) -> str:
     """Copy a local file to ``part``, hashing on the way; returns the sha256."""
     if not src.is_file():
         raise FetchError(f"{src}: no such file (local source or mirror folder)")
     hasher = _Hasher()
     try:
-        with open(src, "rb") as fi, open(part, "wb") as fo, \
-                _bar(src.stat().st_size, 0, name, progress) as bar:
-            first = True
-            while block := fi.read(1 << 20):
-                if first and is_html(block[:_SNIFF], None):
-                    raise _html_error(str(src))
-                first = False
-                fo.write(block)
-                hasher.update(block)
-                bar.update(len(block))
+        fi = open(src, "rb")
+    except OSError as exc:
+        raise FetchError(f"{src}: cannot read it ({exc.strerror}); check the mirror folder's permissions") from exc
+    try:
+        with fi, _bar(src.stat().st_size, 0, name, progress) as bar:
+            try:
+                fo = open(part, "wb")
+            except OSError as exc:
+                raise _disk_error(part, exc, "nothing was copied") from exc
+            with fo:
+                first = True
+                while True:
+                    try:
+                        block = fi.read(1 << 20)
+                    except OSError as exc:
+                        raise FetchError(f"{src}: read failed ({exc.strerror}); the partial copy was deleted; "
+                                         "check the source disk and run again") from exc
+                    if not block:
+                        break
+                    if first and is_html(block[:_SNIFF], None):
+                        raise _html_error(str(src))
+                    first = False
+                    try:
+                        fo.write(block)
+                    except OSError as exc:
+                        raise _disk_error(part, exc, "the partial copy was deleted") from exc
+                    hasher.update(block)
+                    bar.update(len(block))
     except BaseException:
         _unlink(part)
         raise
     return hasher.hexdigest()
 
 
+# The ``.part.json`` record beside a ``.part``: where its bytes came from, so a resume is trusted only
+# for the same URL and, through If-Range and the validators, only for the same version of the file.
+
+def _meta_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _discard(part: Path) -> None:
+    """Delete a ``.part`` and its record."""
+    _unlink(part)
+    _unlink(_meta_path(part))
+
+
+@dataclass
+class _Origin:
+    """What the server said about the file being downloaded into a ``.part``."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    total: int | None = None
+
+    @classmethod
+    def load(cls, part: Path, url: str) -> _Origin | None:
+        """The record of ``part`` if it exists, is readable and names ``url``; else None."""
+        try:
+            data = json.loads(_meta_path(part).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("url") != url:
+            return None
+        total = data.get("total")
+        return cls(url, _str_or_none(data.get("etag")), _str_or_none(data.get("last_modified")),
+                   total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None)
+
+    def save(self, part: Path) -> None:
+        """Write the record atomically (a temp file renamed over it)."""
+        meta = _meta_path(part)
+        tmp = meta.with_name(meta.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"url": self.url, "etag": self.etag, "last_modified": self.last_modified,
+                                       "total": self.total}), encoding="utf-8")
+            os.replace(tmp, meta)
+        except OSError as exc:
+            _unlink(tmp)
+            raise _disk_error(meta, exc, f"the bytes received so far are kept in {part.name}") from exc
+
+    def if_range(self) -> str | None:
+        """The If-Range value: a strong ETag, else Last-Modified, else None (no validator to send)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+    def differs(self, etag: str | None, last_modified: str | None, total: int | None) -> str | None:
+        """Why a response is for another version of the file than the one recorded; None if not."""
+        if self.etag and etag and etag != self.etag:
+            return f"ETag changed from {self.etag} to {etag}"
+        if self.last_modified and last_modified and last_modified != self.last_modified:
+            return f"Last-Modified changed from {self.last_modified} to {last_modified}"
+        if self.total is not None and total is not None and total != self.total:
+            return f"size changed from {self.total} to {total} bytes"
+        return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _download_http(url: str, part: Path, sess: requests.Session, *, retries: int, backoff: float,
-                   timeout: float, progress: bool, name: str) -> str:
-    """The retry loop around ``_attempt``; returns the sha256 of the completed ``part``."""
+                   timeout: float, progress: bool, name: str) -> tuple[str, bool]:
+    """The retry loop around ``_attempt``; returns the sha256 of the completed ``part`` and whether
+    its size was confirmed by the server."""
     hasher = _Hasher()
     failures = 0
     attempts = 0
+    origin = _Origin.load(part, url) if part.exists() else None
+    if part.exists() and origin is None:  # bytes of unknown origin: never resumed
+        _discard(part)
+    if origin is None:
+        origin = _Origin(url)
     best = part.stat().st_size if part.exists() else 0
+    probed = False
     with _bar(None, 0, name, progress) as bar:
         while True:
             attempts += 1
             try:
-                _attempt(url, part, sess, timeout, hasher, bar)
+                total = _attempt(url, part, sess, timeout, hasher, bar, origin, probe=probed)
+                if total is None and not probed:
+                    probed = True  # no declared length: ask for the bytes after the end to be sure
+                    continue
                 break
             except _Retry as exc:
                 now = part.stat().st_size if part.exists() else 0
@@ -258,17 +415,35 @@ def _download_http(url: str, part: Path, sess: requests.Session, *, retries: int
                 time.sleep(backoff * 2 ** failures)
                 failures += 1
     size = part.stat().st_size
-    if hasher.n != size:  # defensive: the state should always cover the whole file here
-        return sha256_file(part)
-    return hasher.hexdigest()
+    if total is not None and size != total:  # defensive: _attempt checks this
+        raise FetchError(f"{url}: {part} holds {size} bytes but the server declared {total}; run again")
+    digest = sha256_file(part) if hasher.n != size else hasher.hexdigest()
+    return digest, total is not None
 
 
-def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hasher: _Hasher, bar: tqdm) -> None:
-    """One GET: append to (or restart) ``part``. Raises _Retry for transient failures."""
+def _restart(part: Path, hasher: _Hasher, origin: _Origin, why: str) -> _Retry:
+    """Throw away the ``.part`` and its record; the next attempt starts from zero."""
+    _discard(part)
+    hasher.reset()
+    origin.etag = origin.last_modified = None
+    origin.total = None
+    return _Retry(f"{why}; restarting from zero")
+
+
+def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hasher: _Hasher, bar: tqdm,
+             origin: _Origin, *, probe: bool = False) -> int | None:
+    """One GET: append to (or restart) ``part``. Returns the file's total size when the server declared
+    or confirmed it, None when it did not. Raises _Retry for transient failures.
+
+    ``probe``: an earlier attempt ended without a declared length; a 200 without one now is not read
+    again (the size stays unconfirmed)."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
+        validator = origin.if_range()
+        if validator:
+            headers["If-Range"] = validator
     try:
         resp = sess.get(url, headers=headers, stream=True, timeout=timeout)
     except requests.exceptions.SSLError as exc:
@@ -283,16 +458,19 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
     with resp:
         status = resp.status_code
         ctype = resp.headers.get("Content-Type")
+        etag = resp.headers.get("ETag")
+        modified = resp.headers.get("Last-Modified")
         if status == 416:
             m = _CONTENT_RANGE_UNSAT.match(resp.headers.get("Content-Range", ""))
             total = int(m.group(1)) if m else None
-            if have and (total is None or total == have):
+            if have and total == have and origin.differs(etag, modified, total) is None:
                 hasher.sync(part, have)  # the .part already holds the whole file
-                return
-            if have:  # the .part is longer than the file: stale, start again
-                _unlink(part)
-                hasher.reset()
-                raise _Retry(f"{part.name} has {have} bytes but the file has {total}; restarting")
+                return total
+            if have and total is None and origin.total in (None, have):
+                hasher.sync(part, have)  # nothing after the end, but no size declared either
+                return origin.total
+            if have:  # the .part is longer than the file, or another version: stale, start again
+                raise _restart(part, hasher, origin, f"{part.name} has {have} bytes but the file has {total}")
             raise FetchError(f"{url}: HTTP 416 Range Not Satisfiable for a request without a Range")
         if status == 429 or 500 <= status < 600:
             raise _Retry(f"HTTP {status} {resp.reason}")
@@ -305,23 +483,32 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
         body_len = _int_header(resp.headers.get("Content-Length"))
         if status == 206:
             m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            start = int(m.group(1)) if m else None
-            if start != have:
-                _unlink(part)
-                hasher.reset()
-                raise _Retry(f"server resumed at byte {start}, not {have}; restarting from zero")
+            if not have or m is None or int(m.group(1)) != have:
+                start = m.group(1) if m else "an unknown byte"
+                raise _restart(part, hasher, origin, f"server resumed at {start}, not {have}")
             offset = have
-            total = int(m.group(3)) if m and m.group(3) != "*" else None
+            total = int(m.group(3)) if m.group(3) != "*" else None
+            if body_len is not None and total is not None and offset + body_len != total:
+                raise _restart(part, hasher, origin, f"Content-Range {m.group(0)!r} and Content-Length "
+                                                     f"{body_len} disagree")
+            why = origin.differs(etag, modified, total)
+            if why:  # the server ignored If-Range (or none could be sent): never splice two versions
+                raise _restart(part, hasher, origin, f"the file changed on the server ({why})")
         else:  # 200: the whole file (a server that ignores Range restarts from zero)
             offset = 0
             total = body_len
+            if probe and total is None:
+                return None  # still no length: do not download everything again
+            if probe and have and total == have and origin.differs(etag, modified, total) is None:
+                hasher.sync(part, have)  # Range ignored but the length now confirms the bytes we have
+                return total
         if total is None and body_len is not None:
             total = offset + body_len
 
         stream = resp.raw.stream(_CHUNK, decode_content=False)
         first = _read_head(stream)
-        if is_html(first if offset == 0 else b"", ctype):
-            _unlink(part)
+        if is_html(first, ctype):
+            _discard(part)
             hasher.reset()
             raise _html_error(url)
 
@@ -329,19 +516,34 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
             hasher.sync(part, offset)
         else:
             hasher.reset()
+        origin.etag, origin.last_modified = etag or origin.etag, modified or origin.last_modified
+        origin.total = total
+        origin.save(part)
         bar.reset(total=total)
         bar.update(offset)
         received = 0
-        with open(part, "ab" if offset else "wb") as f:
+        try:
+            f = open(part, "ab" if offset else "wb")
+        except OSError as exc:
+            raise _disk_error(part, exc, "nothing was written") from exc
+        with f:
             chunk = first
             while chunk:
-                f.write(chunk)
+                try:
+                    f.write(chunk)
+                    f.flush()
+                except OSError as exc:
+                    raise _disk_error(part, exc, f"the bytes received so far are kept in {part.name} and the "
+                                                 "download resumes from there") from exc
                 hasher.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
                 chunk = _next_chunk(stream)
         if body_len is not None and received != body_len:
             raise _Retry(f"connection closed after {received} of {body_len} bytes")
+        if total is not None and offset + received != total:
+            raise _Retry(f"connection closed at byte {offset + received} of {total}")
+        return total
 
 
 def _next_chunk(stream: Iterator[bytes]) -> bytes:
@@ -428,23 +630,46 @@ class SourceLock:
         """Check a file against its pin and its earlier record; record it if new.
 
         Raises ChecksumMismatch if ``pinned`` is given and differs, or if the file was recorded
-        before with another hash or size. The caller decides what to do with the file itself.
+        before with another hash or size. Use it only for a file that is known to be complete;
+        otherwise ``check`` first and ``record`` once the file has proved itself (an archive extracted).
+        """
+        self.check(name, sha256, size, pinned=pinned)
+        self.record(name, sha256, size, url)
+
+    def check(self, name: str, sha256: str, size: int, *, pinned: str | None = None,
+              path: Path | None = None) -> bool:
+        """Check a file against its pin and its earlier record, recording nothing.
+
+        Returns True if the file is already recorded (with this hash and size), False if it is new.
+        Raises ChecksumMismatch if ``pinned`` is given and differs, or if the recorded hash or size
+        differs; the message names ``path`` (the file on disk) when given.
         """
         sha = sha256.strip().lower()
+        where = str(path) if path is not None else "the downloaded file"
         if pinned is not None and pinned.strip().lower() != sha:
             raise ChecksumMismatch(f"{name}: sha256 {sha} does not match the pinned {pinned.strip().lower()}; "
-                                   "the file is corrupted or the host now serves a different version. Delete "
-                                   "it and download again; if it persists, report it.")
+                                   f"the file is corrupted or the host now serves a different version. Delete "
+                                   f"{where} and download again; if it persists, report it.")
         self._files = self._load()  # another process may have recorded files meanwhile
         entry = self._files.get(name)
-        if entry is not None:
-            if str(entry.get("sha256", "")).lower() == sha and entry.get("size") == size:
-                return
-            raise ChecksumMismatch(
-                f"{name} changed since it was first downloaded on {entry.get('recorded', '(unknown date)')}: "
-                f"recorded sha256 {entry.get('sha256')} ({entry.get('size')} bytes), now {sha} ({size} bytes). "
-                f"Converted data would no longer match earlier results. To accept the new version, delete the "
-                f"downloaded file and the entry {name!r} in {self.path}, then run again.")
+        if entry is None:
+            return False
+        if str(entry.get("sha256", "")).lower() == sha and entry.get("size") == size:
+            return True
+        raise ChecksumMismatch(
+            f"{name} changed since it was first downloaded on {entry.get('recorded', '(unknown date)')}: "
+            f"recorded sha256 {entry.get('sha256')} ({entry.get('size')} bytes), now {sha} ({size} bytes). "
+            f"Converted data would no longer match earlier results. If {where} is damaged, delete it and run "
+            f"again: the new copy is checked against the recorded hash. To accept a new version instead, "
+            f"delete {where} and the entry {name!r} in {self.path}, then run again.")
+
+    def record(self, name: str, sha256: str, size: int, url: str | None) -> None:
+        """Record a verified file's hash and size (no-op if already recorded identically)."""
+        sha = sha256.strip().lower()
+        self._files = self._load()
+        entry = self._files.get(name)
+        if entry is not None and str(entry.get("sha256", "")).lower() == sha and entry.get("size") == size:
+            return
         self._files[name] = {
             "sha256": sha,
             "size": size,
@@ -455,8 +680,11 @@ class SourceLock:
 
     def _save(self) -> None:
         data = {"version": self.VERSION, "files": dict(sorted(self._files.items()))}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise _disk_error(self.path, exc, "no checksum was recorded") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, indent=2)
@@ -465,6 +693,9 @@ class SourceLock:
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
+        except OSError as exc:
+            _unlink(Path(tmp))
+            raise _disk_error(self.path, exc, "the lock file was left as it was") from exc
         except BaseException:
             _unlink(Path(tmp))
             raise
@@ -518,14 +749,136 @@ def _archive_kind(archive: Path, display: str) -> str:
         return "zip"
     if tarfile.is_tarfile(archive):
         return "tar"
-    raise FetchError(f"{display}: not a zip or tar archive")
+    raise CorruptArchive(f"{display}: not a zip or tar archive")
 
 
-def _extract_zip(archive: Path, dest: Path, display: str) -> list[Path]:
+# --------------------------------------------------------------------------- decompression limits
+
+_MIB = 1 << 20
+_GIB = 1 << 30
+_NAME_MAX = 255  # bytes in one path component on ext4, XFS, APFS, NTFS (UTF-16 units)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": _MIB, "G": _GIB, "T": 1 << 40}
+ENV_MAX_RATIO = "IMUDATA_MAX_EXPAND_RATIO"
+ENV_MAX_SIZE = "IMUDATA_MAX_EXPAND_SIZE"
+# Errors that mean the archive's bytes are bad (truncated, damaged), as opposed to the disk failing.
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, zlib.error,
+            gzip.BadGzipFile, lzma.LZMAError)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"64G"``, ``"500M"``, ``"1.5T"``, ``"4096"`` (binary units, optional ``iB``/``B``)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.I)
+    if not m:
+        raise ValueError(f"{text!r} is not a size; expected a number of bytes or e.g. 500M, 64G, 1T")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """How far one archive may expand; checked on the declared sizes before anything is written, and
+    on the bytes actually written.
+
+    ``max_bytes`` caps everything one extraction writes (nested zips included). ``max_ratio`` caps
+    that total relative to the archive's size, but only once it exceeds ``ratio_floor``, so a small
+    archive of very repetitive text is never refused. The defaults (100x, 64 GiB, 64 MiB) pass every
+    supported release (they expand 1-20x; the largest is a few GB) and stop a 1 MiB zip writing 1 GiB.
+    """
+
+    max_ratio: float = 100.0
+    max_bytes: int = 64 * _GIB
+    ratio_floor: int = 64 * _MIB
+
+    @classmethod
+    def from_env(cls) -> ExtractLimits:
+        """The defaults, overridden by ``$IMUDATA_MAX_EXPAND_RATIO`` and ``$IMUDATA_MAX_EXPAND_SIZE``."""
+        ratio, size = os.environ.get(ENV_MAX_RATIO), os.environ.get(ENV_MAX_SIZE)
+        try:
+            return cls.parse(ratio or None, size or None)
+        except ValueError as exc:
+            raise FetchError(f"${ENV_MAX_RATIO} / ${ENV_MAX_SIZE}: {exc}") from exc
+
+    @classmethod
+    def parse(cls, ratio: str | float | None, size: str | int | None) -> ExtractLimits:
+        """Limits from user text (``None`` keeps a default); ValueError says what is wrong."""
+        d = cls()
+        r = d.max_ratio if ratio is None else float(ratio)
+        b = d.max_bytes if size is None else (size if isinstance(size, int) else parse_size(size))
+        if not r > 0 or b <= 0:
+            raise ValueError(f"limits must be positive (got ratio {ratio!r}, size {size!r})")
+        return cls(r, b, d.ratio_floor)
+
+    def allowed(self, archive_size: int) -> int:
+        """Bytes an archive of ``archive_size`` bytes may write in all."""
+        return min(self.max_bytes, max(int(self.max_ratio * archive_size), self.ratio_floor))
+
+
+class _Budget:
+    """Bytes one ``safe_extract`` may still write, shared by the archive and the zips nested in it."""
+
+    def __init__(self, archive: Path, limits: ExtractLimits) -> None:
+        self.size = archive.stat().st_size
+        self.limits = limits
+        self.allowed = limits.allowed(self.size)
+        self.used = 0
+
+    def declare(self, n: int, display: str) -> None:
+        """Refuse before writing if ``n`` more declared bytes would pass the limit."""
+        if self.used + n > self.allowed:
+            raise self._refuse(display, self.used + n, "declares")
+
+    def spend(self, n: int, display: str) -> None:
+        """Count ``n`` bytes written; refuse as soon as the actual total passes the limit."""
+        self.used += n
+        if self.used > self.allowed:
+            raise self._refuse(display, self.used, "wrote")
+
+    def _refuse(self, display: str, total: int, verb: str) -> ArchiveTooLarge:
+        lim = self.limits
+        return ArchiveTooLarge(
+            f"{display}: {verb} {total:,} bytes of content, {total / max(self.size, 1):.0f} times the archive's "
+            f"{self.size:,} bytes, more than the {self.allowed:,} allowed (at most {lim.max_ratio:g}x the archive "
+            f"above {lim.ratio_floor // _MIB} MiB, at most {lim.max_bytes:,} bytes); refusing to extract it "
+            f"(a decompression bomb?); nothing was left behind. If you trust it, raise the limits with "
+            f"--max-expand-ratio / --max-expand-size (or ${ENV_MAX_RATIO} / ${ENV_MAX_SIZE}).")
+
+
+def _check_layout(display: str, entries: list[tuple[str, bool, str]]) -> None:
+    """Refuse names no file system can store and a file that another member needs as a folder.
+
+    ``entries``: (relative path, is a folder, member name as in the archive), in archive order.
+    """
+    files: dict[str, str] = {}
+    dirs: dict[str, str] = {}
+    for rel, is_dir, member in entries:
+        parts = rel.split("/")
+        for comp in parts:
+            n = len(os.fsencode(comp))
+            if n > _NAME_MAX:
+                raise FetchError(f"{display}: member {member!r} has a name of {n} bytes ({comp[:40]!r}...), longer "
+                                 f"than the {_NAME_MAX} that file systems allow; refusing to extract the archive "
+                                 "(nothing was written). Extract it by hand with shorter names and use --from FOLDER.")
+        for i in range(1, len(parts) + (1 if is_dir else 0)):
+            folder = "/".join(parts[:i])
+            if folder in files:
+                raise FetchError(f"{display}: member {files[folder]!r} is a file but {member!r} needs a folder of "
+                                 "that name; refusing to extract the archive (nothing was written). The archive "
+                                 "is damaged or was not made for this file system.")
+            dirs.setdefault(folder, member)
+        if not is_dir:
+            if rel in dirs:
+                raise FetchError(f"{display}: member {member!r} is a file but {dirs[rel]!r} needs a folder of that "
+                                 "name; refusing to extract the archive (nothing was written). The archive is "
+                                 "damaged or was not made for this file system.")
+            files[rel] = member
+
+
+# --------------------------------------------------------------------------- archive readers
+
+def _extract_zip(archive: Path, dest: Path, display: str, budget: _Budget) -> list[Path]:
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FetchError(f"{display}: not a readable zip archive ({exc}); delete it and download it again") from exc
+    except _CORRUPT as exc:
+        raise CorruptArchive(f"{display}: not a readable zip archive ({exc})") from exc
     with zf:
         plan: list[tuple[zipfile.ZipInfo, str]] = []
         for info in zf.infolist():  # check every member before writing anything
@@ -533,13 +886,18 @@ def _extract_zip(archive: Path, dest: Path, display: str) -> list[Path]:
             if rel is None:
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
-                link = zf.read(info).decode("utf-8", "surrogateescape")
+                try:
+                    link = zf.read(info).decode("utf-8", "surrogateescape")
+                except _CORRUPT as exc:
+                    raise CorruptArchive(f"{display}: corrupt zip archive ({exc})") from exc
                 _check_link(display, info.filename, rel, link, hard=False)
                 warnings.warn(f"{display}: skipping symbolic link {info.filename!r} -> {link!r}", stacklevel=3)
                 continue
             if info.flag_bits & 0x1:
                 raise FetchError(f"{display}: member {info.filename!r} is encrypted; imudata cannot extract it")
             plan.append((info, rel))
+        _check_layout(display, [(rel, info.is_dir(), info.filename) for info, rel in plan])
+        budget.declare(sum(info.file_size for info, _ in plan if not info.is_dir()), display)
         dest.mkdir(parents=True, exist_ok=True)
         root = dest.resolve()
         written: list[Path] = []
@@ -551,30 +909,43 @@ def _extract_zip(archive: Path, dest: Path, display: str) -> list[Path]:
                     out.mkdir(parents=True, exist_ok=True)
                     continue
                 out.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                _copy_member(zf, info, out, budget, display)
                 try:
                     mtime = time.mktime(info.date_time + (0, 0, -1))
                     os.utime(out, (mtime, mtime))
                 except (OverflowError, ValueError, OSError):
                     pass
                 written.append(out)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-            raise FetchError(f"{display}: corrupt zip archive ({exc}); delete it and download it again") from exc
+        except _CORRUPT as exc:
+            raise CorruptArchive(f"{display}: corrupt zip archive ({exc})") from exc
+        except NotImplementedError as exc:  # deflate64, ppmd, ...
+            raise FetchError(f"{display}: {exc}; extract it with another tool and use --from FOLDER") from exc
     return written
 
 
-def _extract_tar(archive: Path, dest: Path, display: str) -> list[Path]:
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: Path, budget: _Budget, display: str) -> None:
+    """Write one zip member, counting the bytes actually produced against the budget."""
+    with zf.open(info) as src, open(out, "wb") as dst:
+        written = 0
+        while block := src.read(_MIB):
+            written += len(block)
+            if written > info.file_size:  # more data than declared: never trust the header
+                raise CorruptArchive(f"{display}: member {info.filename!r} holds more than its declared "
+                                     f"{info.file_size} bytes")
+            budget.spend(len(block), display)
+            dst.write(block)
+
+
+def _extract_tar(archive: Path, dest: Path, display: str, budget: _Budget) -> list[Path]:
     try:
         tf = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise FetchError(f"{display}: not a readable tar archive ({exc}); delete it and download it again") from exc
+    except _CORRUPT as exc:
+        raise CorruptArchive(f"{display}: not a readable tar archive ({exc})") from exc
     with tf:
         try:
             members = tf.getmembers()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise FetchError(f"{display}: truncated or corrupt tar archive ({exc}); delete it and download it "
-                             "again") from exc
+        except _CORRUPT as exc:
+            raise CorruptArchive(f"{display}: truncated or corrupt tar archive ({exc})") from exc
         chosen: list[tarfile.TarInfo] = []
         for m in members:  # check every member before writing anything
             rel = _member_relpath(m.name, display)
@@ -592,6 +963,9 @@ def _extract_tar(archive: Path, dest: Path, display: str) -> list[Path]:
                 continue
             m.name = rel
             chosen.append(m)
+        _check_layout(display, [(m.name, m.isdir(), m.name) for m in chosen])
+        declared = sum(m.size for m in chosen if m.isfile())
+        budget.declare(declared, display)
         dest.mkdir(parents=True, exist_ok=True)
         root = dest.resolve()
         for m in chosen:
@@ -599,12 +973,11 @@ def _extract_tar(archive: Path, dest: Path, display: str) -> list[Path]:
         extra = {"filter": "data"} if _HAS_TAR_FILTER else {}
         try:
             tf.extractall(dest, members=chosen, **extra)
-        except tarfile.TarError as exc:
+        except _CORRUPT as exc:
             if _HAS_TAR_FILTER and isinstance(exc, tarfile.FilterError):
                 raise UnsafeArchive(f"{display}: member {exc.tarinfo.name!r} refused: {exc}") from exc
-            raise FetchError(f"{display}: corrupt tar archive ({exc}); delete it and download it again") from exc
-        except EOFError as exc:
-            raise FetchError(f"{display}: truncated tar archive; delete it and download it again") from exc
+            raise CorruptArchive(f"{display}: truncated or corrupt tar archive ({exc})") from exc
+        budget.spend(declared, display)  # tar members are stored: their sizes are the bytes written
     for dirpath, _dirs, _files in os.walk(dest):  # read-only folders would block moving files out
         mode = os.stat(dirpath).st_mode
         if mode & 0o700 != 0o700:
@@ -612,10 +985,10 @@ def _extract_tar(archive: Path, dest: Path, display: str) -> list[Path]:
     return [dest / m.name for m in chosen if m.isfile() or m.islnk() or m.issym()]
 
 
-def _extract_archive(archive: Path, dest: Path, display: str) -> list[Path]:
+def _extract_archive(archive: Path, dest: Path, display: str, budget: _Budget) -> list[Path]:
     if _archive_kind(archive, display) == "zip":
-        return _extract_zip(archive, dest, display)
-    return _extract_tar(archive, dest, display)
+        return _extract_zip(archive, dest, display, budget)
+    return _extract_tar(archive, dest, display, budget)
 
 
 def _is_zip_name(path: Path) -> bool:
@@ -623,7 +996,7 @@ def _is_zip_name(path: Path) -> bool:
 
 
 def _expand_nested(tmp: Path, target: Path, found: list[Path], keep: Callable[[Path], bool] | None,
-                   display: str) -> None:
+                   display: str, budget: _Budget) -> None:
     """Extract every zip under ``tmp`` into a folder of its name (without .zip) and delete it."""
     queue = deque((p, 1) for p in found if _is_zip_name(p))
     seen: set[Path] = set()
@@ -641,7 +1014,7 @@ def _expand_nested(tmp: Path, target: Path, found: list[Path], keep: Callable[[P
         out = z.with_name(z.name[:-4])
         if out.exists() and not out.is_dir():
             raise FetchError(f"{inner}: cannot extract into {out.relative_to(tmp)}, a file of that name exists")
-        new = _extract_zip(z, out, inner)
+        new = _extract_zip(z, out, inner, budget)
         z.unlink()
         queue.extend((p, depth + 1) for p in new if _is_zip_name(p))
 
@@ -662,16 +1035,22 @@ def _merge(src: Path, dst: Path) -> None:
 
 
 def safe_extract(archive: Path, target: Path, *, nested: bool = True,
-                 keep_nested: Callable[[Path], bool] | None = None) -> list[Path]:
+                 keep_nested: Callable[[Path], bool] | None = None,
+                 limits: ExtractLimits | None = None) -> list[Path]:
     """Extract a .zip, .tar or .tar.gz/.tgz into ``target``, refusing unsafe members; returns the files.
 
     Every member is checked before anything is written: absolute paths, drive letters, paths that
-    leave ``target`` and links pointing outside it raise ``UnsafeArchive``. ``__MACOSX/``, ``._*``
-    and ``.DS_Store`` are skipped. Extraction happens in a temporary sibling folder that is renamed
-    to ``target`` (or merged into an existing one) only at the end, so a failure leaves ``target``
-    as it was. With ``nested``, zips inside are extracted recursively into a folder of the same
-    name without ``.zip`` and then deleted, except those for which ``keep_nested(path)`` is true
-    (``path`` as it will be under ``target``). Returns the extracted files' final paths, sorted.
+    leave ``target`` and links pointing outside it raise ``UnsafeArchive``; names longer than a file
+    system allows, or a file that another member needs as a folder, raise ``FetchError``; content
+    declared beyond ``limits`` (default ``ExtractLimits.from_env()``) raises ``ArchiveTooLarge``, as
+    does content actually written beyond them. A truncated or damaged archive raises
+    ``CorruptArchive``; a failed write (disk full) ``FetchError`` naming the file and what to do.
+    ``__MACOSX/``, ``._*`` and ``.DS_Store`` are skipped. Extraction happens in a temporary sibling
+    folder that is renamed to ``target`` (or merged into an existing one) only at the end, so a
+    failure leaves ``target`` as it was and no temporary folder behind. With ``nested``, zips inside
+    are extracted recursively into a folder of the same name without ``.zip`` and then deleted, except
+    those for which ``keep_nested(path)`` is true (``path`` as it will be under ``target``); they count
+    against the same limits. Returns the extracted files' final paths, sorted.
     """
     archive = Path(archive)
     target = Path(target)
@@ -679,12 +1058,16 @@ def safe_extract(archive: Path, target: Path, *, nested: bool = True,
         raise FetchError(f"{archive}: no such archive")
     if target.exists() and not target.is_dir():
         raise FetchError(f"{target}: exists and is not a folder; cannot extract {archive.name} there")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
+    budget = _Budget(archive, limits if limits is not None else ExtractLimits.from_env())
     try:
-        found = _extract_archive(archive, tmp, archive.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
+    except OSError as exc:
+        raise _disk_error(Path(exc.filename or target.parent), exc, f"nothing of {archive.name} was extracted") from exc
+    try:
+        found = _extract_archive(archive, tmp, archive.name, budget)
         if nested:
-            _expand_nested(tmp, target, found, keep_nested, archive.name)
+            _expand_nested(tmp, target, found, keep_nested, archive.name, budget)
         rel_files = sorted(Path(dirpath, f).relative_to(tmp)
                            for dirpath, _dirs, files in os.walk(tmp) for f in files)
         moved = False
@@ -697,10 +1080,26 @@ def safe_extract(archive: Path, target: Path, *, nested: bool = True,
                     raise
         if not moved:
             _merge(tmp, target)
+    except OSError as exc:
+        raise _extract_error(archive, target, tmp, exc) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return [target / rel for rel in rel_files]
+
+
+def _extract_error(archive: Path, target: Path, tmp: Path, exc: OSError) -> FetchError:
+    """A failed write while extracting, as a one-line error naming the file (as it would be under
+    ``target``, not the temporary folder) and what to do."""
+    where = Path(exc.filename) if exc.filename else target
+    try:
+        where = target / where.relative_to(tmp)
+    except ValueError:
+        pass
+    if exc.errno == errno.ENAMETOOLONG:
+        return FetchError(f"{archive.name}: cannot write {where}: the path is too long for this file system; "
+                          "choose a shorter --root, or extract the archive by hand and use --from FOLDER")
+    return _disk_error(where, exc, f"extracting {archive.name} stopped and the partial extraction was removed")
 
 
 # --------------------------------------------------------------------------- markers

@@ -4,16 +4,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import random
 import re
-import socket
 import tarfile
-import threading
 import zipfile
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,126 +22,9 @@ from imudata.fetch import (
     sha256_file,
 )
 
-DATA = random.Random(1234).randbytes(200_000)
+from .faults._http import DATA, FAST, LOGIN_PAGE, Server, server, write_part  # noqa: F401 (fixture)
+
 DATA_SHA = hashlib.sha256(DATA).hexdigest()
-LOGIN_PAGE = b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please log in</body></html>\n"
-FAST = {"backoff": 0.01, "timeout": 5.0, "progress": False}
-
-
-# --------------------------------------------------------------------------- test server
-
-@dataclass
-class Request:
-    path: str
-    range: str | None
-    sent: int = 0  # body bytes the server sent (or is sending)
-
-
-@dataclass
-class Server:
-    """What the server serves and how it misbehaves; ``requests`` records every GET."""
-
-    base: str = ""
-    files: dict[str, bytes] = field(default_factory=dict)
-    content_type: dict[str, str] = field(default_factory=dict)
-    html: set[str] = field(default_factory=set)  # serve LOGIN_PAGE as text/html
-    status: dict[str, int] = field(default_factory=dict)  # always answer this status
-    fail_first: dict[str, tuple[int, int]] = field(default_factory=dict)  # (status, first n requests)
-    cut_first: set[str] = field(default_factory=set)  # first request: half the body, then close
-    ignore_range: set[str] = field(default_factory=set)  # answer 200 to Range requests
-    requests: list[Request] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def log(self, path: str) -> list[Request]:
-        return [r for r in self.requests if r.path == path]
-
-
-def _handler(state: Server) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep pytest output clean
-            pass
-
-        def _simple(self, code: int, body: bytes, ctype: str = "text/plain") -> int:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return len(body)
-
-        def do_GET(self) -> None:  # noqa: N802
-            path = urlsplit(self.path).path
-            req = Request(path, self.headers.get("Range"))
-            with state.lock:
-                state.requests.append(req)
-                n = len(state.log(path))
-            if path in state.status:
-                req.sent = self._simple(state.status[path], b"error\n")
-                return
-            if path in state.fail_first and n <= state.fail_first[path][1]:
-                req.sent = self._simple(state.fail_first[path][0], b"try later\n")
-                return
-            if path in state.html:
-                req.sent = self._simple(200, LOGIN_PAGE, "text/html; charset=utf-8")
-                return
-            data = state.files.get(path)
-            if data is None:
-                req.sent = self._simple(404, b"not found\n")
-                return
-            start = 0
-            m = re.fullmatch(r"bytes=(\d+)-", req.range or "")
-            if m and path not in state.ignore_range:
-                start = int(m.group(1))
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(data)}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_response(200)
-            body = data[start:]
-            self.send_header("Content-Type", state.content_type.get(path, "application/octet-stream"))
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if path in state.cut_first and n == 1:
-                half = body[: len(body) // 2]
-                req.sent = len(half)
-                self.wfile.write(half)
-                self.wfile.flush()
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            req.sent = len(body)  # recorded first: the client may finish before write() returns
-            self.wfile.write(body)
-
-    return Handler
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    state = Server()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 # --------------------------------------------------------------------------- download
@@ -178,7 +55,7 @@ def test_resume_after_cut_connection(server: Server, tmp_path: Path) -> None:
 def test_existing_part_is_resumed(server: Server, tmp_path: Path) -> None:
     server.files["/data.bin"] = DATA
     dest = tmp_path / "data.bin"
-    dest.with_name("data.bin.part").write_bytes(DATA[:70_000])
+    write_part(dest, DATA[:70_000], server.url("/data.bin"), total=len(DATA))
     assert download(server.url("/data.bin"), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
     assert dest.read_bytes() == DATA
     [req] = server.requests
@@ -190,7 +67,7 @@ def test_range_ignored_restarts_from_zero(server: Server, tmp_path: Path) -> Non
     server.files["/data.bin"] = DATA
     server.ignore_range.add("/data.bin")
     dest = tmp_path / "data.bin"
-    dest.with_name("data.bin.part").write_bytes(b"stale bytes from another version")
+    write_part(dest, b"stale bytes from another version", server.url("/data.bin"))
     assert download(server.url("/data.bin"), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
     assert dest.read_bytes() == DATA
     assert server.requests[0].range is not None and len(server.requests) == 1
@@ -199,7 +76,7 @@ def test_range_ignored_restarts_from_zero(server: Server, tmp_path: Path) -> Non
 def test_complete_part_and_416(server: Server, tmp_path: Path) -> None:
     server.files["/data.bin"] = DATA
     dest = tmp_path / "data.bin"
-    dest.with_name("data.bin.part").write_bytes(DATA)
+    write_part(dest, DATA, server.url("/data.bin"), total=len(DATA))
     assert download(server.url("/data.bin"), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
     assert dest.read_bytes() == DATA
     [req] = server.requests
