@@ -481,19 +481,18 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
             raise FetchError(f"HTTP {status} {resp.reason} for {url}{hint}")
 
         body_len = _int_header(resp.headers.get("Content-Length"))
+        stale: str | None = None  # why the bytes already in the .part cannot be continued
         if status == 206:
             m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            total = int(m.group(3)) if m and m.group(3) != "*" else None
             if not have or m is None or int(m.group(1)) != have:
-                start = m.group(1) if m else "an unknown byte"
-                raise _restart(part, hasher, origin, f"server resumed at {start}, not {have}")
+                stale = f"server resumed at {m.group(1) if m else 'an unknown byte'}, not {have}"
+            elif body_len is not None and total is not None and have + body_len != total:
+                stale = f"Content-Range {m.group(0)!r} and Content-Length {body_len} disagree"
+            elif why := origin.differs(etag, modified, total):
+                # the server ignored If-Range (or none could be sent): never splice two versions
+                stale = f"the file changed on the server ({why})"
             offset = have
-            total = int(m.group(3)) if m.group(3) != "*" else None
-            if body_len is not None and total is not None and offset + body_len != total:
-                raise _restart(part, hasher, origin, f"Content-Range {m.group(0)!r} and Content-Length "
-                                                     f"{body_len} disagree")
-            why = origin.differs(etag, modified, total)
-            if why:  # the server ignored If-Range (or none could be sent): never splice two versions
-                raise _restart(part, hasher, origin, f"the file changed on the server ({why})")
         else:  # 200: the whole file (a server that ignores Range restarts from zero)
             offset = 0
             total = body_len
@@ -507,10 +506,12 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
 
         stream = resp.raw.stream(_CHUNK, decode_content=False)
         first = _read_head(stream)
-        if is_html(first, ctype):
+        if is_html(first, ctype):  # also on a 206: an error page is never appended to a .part
             _discard(part)
             hasher.reset()
             raise _html_error(url)
+        if stale:
+            raise _restart(part, hasher, origin, stale)
 
         if offset:
             hasher.sync(part, offset)
