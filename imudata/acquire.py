@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Callable
 
 from . import registry
-from .errors import ChecksumMismatch, CorruptArchive, FetchError, FormatError, ManualDownloadRequired, UnsafeArchive
+from .errors import (
+    ChecksumMismatch,
+    CorruptArchive,
+    FetchError,
+    FormatError,
+    ManualDownloadRequired,
+    WriteFailed,
+)
 from .fetch import ExtractLimits, SourceLock, fetch_file, find_marker, mirror_url, safe_extract, sha256_file
 from .paths import DatasetPaths, resolve_root
 from .registry import DatasetSpec, Source
@@ -58,8 +65,8 @@ def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FetchError(f"{exc.filename or folder}: cannot create the folder {folder} ({exc.strerror}); "
-                         "choose a writable --root (or $IMUDATA_HOME)") from exc
+        raise WriteFailed(f"{exc.filename or folder}: cannot create the folder {folder} ({exc.strerror}); "
+                          "choose a writable --root (or $IMUDATA_HOME)") from exc
 
 
 def extract_once(archive: Path, paths: DatasetPaths, source: Source | None = None,
@@ -79,7 +86,9 @@ def extract_once(archive: Path, paths: DatasetPaths, source: Source | None = Non
     try:
         safe_extract(archive, paths.extracted, keep_nested=_keep_nested(source) if source else None,
                      limits=_LIMITS.get())
-    except (CorruptArchive, UnsafeArchive) as exc:
+    except WriteFailed:
+        raise  # the disk, not the archive: keep it
+    except FetchError as exc:  # truncated, damaged, hostile or unextractable: never recorded
         raise _rejected(archive, paths, lock, exc) from exc
     _commit(lock, archive, digest)
     try:
@@ -87,8 +96,8 @@ def extract_once(archive: Path, paths: DatasetPaths, source: Source | None = Non
         tmp.write_text(digest)
         os.replace(tmp, done)
     except OSError as exc:
-        raise FetchError(f"{done}: cannot write ({exc.strerror}); {archive.name} was extracted but will be "
-                         "extracted again next time; free space or check permissions") from exc
+        raise WriteFailed(f"{done}: cannot write ({exc.strerror}); {archive.name} was extracted but will be "
+                          "extracted again next time; free space or check permissions") from exc
 
 
 def _commit(lock: SourceLock, archive: Path, digest: str) -> None:
@@ -112,7 +121,7 @@ def _rejected(archive: Path, paths: DatasetPaths, lock: SourceLock, exc: FetchEr
     if isinstance(exc, CorruptArchive):
         entry = f" and the entry {archive.name!r} in {lock.path}" if recorded else ""
         return CorruptArchive(f"{exc}. Delete {archive}{entry}, then run `imudata fetch {paths.id}` again.")
-    return type(exc)(f"{exc} {archive} was not recorded in {lock.path}; delete it if you do not trust it.")
+    return type(exc)(f"{exc} It was not recorded in {lock.path}; delete {archive} before trying another copy.")
 
 
 def copy_tree(src: Path, dest: Path, lock: SourceLock, *, say: Callable[[str], None]) -> int:
@@ -150,8 +159,8 @@ def _copy_file(src: Path, dest: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         where = exc.filename if exc.filename and Path(exc.filename) != tmp else dest
-        raise FetchError(f"{where}: copying {src} failed ({exc.strerror}); nothing was left behind; free space "
-                         "on that disk or choose another --root, then run again") from exc
+        raise WriteFailed(f"{where}: copying {src} failed ({exc.strerror}); nothing was left behind; free space "
+                          "on that disk or choose another --root, then run again") from exc
 
 
 def fetch(
@@ -222,7 +231,7 @@ def download_source(spec: DatasetSpec, source: Source, paths: DatasetPaths, lock
         say(f"{spec.id}: downloading {url}")
         try:
             got = fetch_file(url, dest, sha256=source.sha256, size=source.size, progress=progress)
-        except ChecksumMismatch:
+        except (ChecksumMismatch, WriteFailed):  # another URL would not help
             raise
         except FetchError as exc:
             errors.append(f"{url}: {exc}")

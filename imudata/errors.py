@@ -44,3 +44,7 @@ class CorruptArchive(FetchError):
 
 class ArchiveTooLarge(UnsafeArchive):
     """An archive would expand beyond the decompression limits (a zip bomb, or limits set too low)."""
+
+
+class WriteFailed(FetchError):
+    """A file could not be written (disk full, read-only, no permission): trying another URL will not help."""

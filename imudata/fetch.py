@@ -38,7 +38,15 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from .errors import ArchiveTooLarge, ChecksumMismatch, CorruptArchive, FetchError, FormatError, UnsafeArchive
+from .errors import (
+    ArchiveTooLarge,
+    ChecksumMismatch,
+    CorruptArchive,
+    FetchError,
+    FormatError,
+    UnsafeArchive,
+    WriteFailed,
+)
 
 __all__ = [
     "sha256_file",
@@ -217,8 +225,8 @@ def fetch_file(url: str, dest: Path, *, sha256: str | None = None, size: int | N
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FetchError(f"{dest.parent}: cannot create the download folder ({exc.strerror}); choose a "
-                         "writable --root") from exc
+        raise WriteFailed(f"{dest.parent}: cannot create the download folder ({exc.strerror}); choose a "
+                          "writable --root") from exc
     part = dest.with_name(dest.name + ".part")
     local = _local_path(url)
     if local is not None:
@@ -237,8 +245,8 @@ def fetch_file(url: str, dest: Path, *, sha256: str | None = None, size: int | N
     try:
         os.replace(part, dest)
     except OSError as exc:
-        raise FetchError(f"{part}: cannot rename it to {dest.name} ({exc.strerror}); the complete download "
-                         "is kept there; check the folder's permissions and run again") from exc
+        raise WriteFailed(f"{part}: cannot rename it to {dest.name} ({exc.strerror}); the complete download "
+                          "is kept there; check the folder's permissions and run again") from exc
     _unlink(_meta_path(part))
     return Downloaded(digest, got, confirmed or size is not None)
 
@@ -263,14 +271,14 @@ def _html_error(where: str) -> FetchError:
                       "file by hand and use `--from FILE`.")
 
 
-def _disk_error(path: Path, exc: OSError, kept: str) -> FetchError:
+def _disk_error(path: Path, exc: OSError, kept: str) -> WriteFailed:
     """A one-line error for a failed write (disk full, read-only, quota) naming the file and what to do."""
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         advice = "free space on that disk (or choose another --root) and run again"
     else:
         advice = "check that the folder is writable (or choose another --root) and run again"
-    return FetchError(f"{path}: cannot write ({reason}); {kept}; {advice}")
+    return WriteFailed(f"{path}: cannot write ({reason}); {kept}; {advice}")
 
 
 def _copy_local(src: Path, part: Path, name: str, progress: bool) -> str:
@@ -855,7 +863,8 @@ def _check_layout(display: str, entries: list[tuple[str, bool, str]]) -> None:
         for comp in parts:
             n = len(os.fsencode(comp))
             if n > _NAME_MAX:
-                raise FetchError(f"{display}: member {member!r} has a name of {n} bytes ({comp[:40]!r}...), longer "
+                shown = member if len(member) <= 100 else f"{member[:60]}...{member[-30:]}"
+                raise FetchError(f"{display}: member {shown!r} has a name of {n} bytes, longer "
                                  f"than the {_NAME_MAX} that file systems allow; refusing to extract the archive "
                                  "(nothing was written). Extract it by hand with shorter names and use --from FOLDER.")
         for i in range(1, len(parts) + (1 if is_dir else 0)):
@@ -1089,7 +1098,7 @@ def safe_extract(archive: Path, target: Path, *, nested: bool = True,
     return [target / rel for rel in rel_files]
 
 
-def _extract_error(archive: Path, target: Path, tmp: Path, exc: OSError) -> FetchError:
+def _extract_error(archive: Path, target: Path, tmp: Path, exc: OSError) -> WriteFailed:
     """A failed write while extracting, as a one-line error naming the file (as it would be under
     ``target``, not the temporary folder) and what to do."""
     where = Path(exc.filename) if exc.filename else target
@@ -1098,8 +1107,8 @@ def _extract_error(archive: Path, target: Path, tmp: Path, exc: OSError) -> Fetc
     except ValueError:
         pass
     if exc.errno == errno.ENAMETOOLONG:
-        return FetchError(f"{archive.name}: cannot write {where}: the path is too long for this file system; "
-                          "choose a shorter --root, or extract the archive by hand and use --from FOLDER")
+        return WriteFailed(f"{archive.name}: cannot write {where}: the path is too long for this file system; "
+                           "choose a shorter --root, or extract the archive by hand and use --from FOLDER")
     return _disk_error(where, exc, f"extracting {archive.name} stopped and the partial extraction was removed")
 
 

@@ -394,3 +394,25 @@ def test_download_damaged_on_disk_advice_works(server: Server, tmp_path: Path, d
     kept.unlink()  # what the message says
     fetch("hapt", data_root, mirror=server.url("/"), progress=False)
     assert kept.read_bytes() == archive.read_bytes()
+
+
+def test_cli_disk_full_while_downloading_is_one_line_exit_2(server: Server, tmp_path: Path, data_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """F119: `imudata fetch` when the disk fills during the download: exit status 2 and one line naming
+    the .part and saying to free space; no traceback."""
+    import imudata.cli
+
+    server.files["/hapt.zip"] = fx.make_archive(tmp_path / "src").read_bytes()
+    _fill_disk_after(monkeypatch, 1000, ".part")
+    monkeypatch.setattr(sys, "argv", ["imudata", "fetch", "hapt", "--mirror", server.url("/"), "--root",
+                                      str(data_root), "--no-convert", "-q"])
+    with pytest.raises(SystemExit) as info:
+        imudata.cli.main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    part = data_root / "hapt" / "raw" / "downloads" / "hapt.zip.part"
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0] and "Traceback" not in err
+    assert str(part) in errors[0] and "No space left on device" in errors[0] and "free space" in errors[0]
+    assert len(server.requests) == 1  # a full disk is not a reason to try the next URL
