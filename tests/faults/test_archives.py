@@ -160,7 +160,7 @@ def test_nested_zip_bomb_counts_every_level(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("earlier")
-    with pytest.raises(ArchiveTooLarge, match="nest.zip:part"):
+    with pytest.raises(ArchiveTooLarge, match=r"nest.zip:part\d.zip: declares"):
         safe_extract(arc, target, limits=ExtractLimits(max_bytes=10 * MIB))
     _nothing_left(tmp_path, "nest.zip", "out")
     _nothing_left(target, "keep.txt")
@@ -170,7 +170,7 @@ def test_tar_bomb_refused(tmp_path: Path) -> None:
     """B108: a .tar.gz whose members declare more than the limit: refused before extraction."""
     arc = _tgz(tmp_path / "bomb.tar.gz", {"d/zeros.bin": bytes(8 * MIB), "d/ok.txt": b"ok"})
     assert arc.stat().st_size < 100_000
-    with pytest.raises(ArchiveTooLarge, match="bomb.tar.gz"):
+    with pytest.raises(ArchiveTooLarge, match="bomb.tar.gz: declares"):
         safe_extract(arc, tmp_path / "out", limits=ExtractLimits(max_ratio=20, ratio_floor=MIB))
     _nothing_left(tmp_path, "bomb.tar.gz")
 
