@@ -176,7 +176,7 @@ def test_tar_bomb_refused(tmp_path: Path) -> None:
 
 
 def test_real_releases_pass_the_default_limits(tmp_path: Path) -> None:
-    """B109: the defaults do not refuse real data: the HAPT fixture release (a zip in a zip) and every
+    """The defaults do not refuse real data: the HAPT fixture release (a zip in a zip) and every
     real WESAD E4 export zip (when the real data is present)."""
     files = safe_extract(fx.make_archive(tmp_path / "src"), tmp_path / "hapt")
     assert any(f.name == "labels.txt" for f in files)
@@ -191,7 +191,7 @@ def test_real_releases_pass_the_default_limits(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["zip", "tgz"])
 def test_file_and_folder_name_clash(tmp_path: Path, kind: str) -> None:
-    """B110: 'data' is a file and also the folder of 'data/x.csv': refused naming both, nothing written."""
+    """B109: 'data' is a file and also the folder of 'data/x.csv': refused naming both, nothing written."""
     members = {"ds/data": b"a file", "ds/data/x.csv": b"1,2\n"}
     arc = _zip(tmp_path / "clash.zip", members) if kind == "zip" else _tgz(tmp_path / "clash.tgz", members)
     with pytest.raises(FetchError) as info:
@@ -207,7 +207,7 @@ def test_file_and_folder_name_clash(tmp_path: Path, kind: str) -> None:
 
 
 def test_member_name_of_300_characters(tmp_path: Path) -> None:
-    """B111: a member whose name is 300 characters: refused up front with the member named."""
+    """B110: a member whose name is 300 characters: refused up front with the member named."""
     long = "x" * 300 + ".csv"
     arc = _zip(tmp_path / "long.zip", {"ds/ok.csv": b"1", f"ds/{long}": b"2"})
     with pytest.raises(FetchError, match="longer than the 255") as info:
@@ -217,7 +217,7 @@ def test_member_name_of_300_characters(tmp_path: Path) -> None:
 
 
 def test_path_too_long_for_the_file_system(tmp_path: Path) -> None:
-    """F116: every name fits but the whole path passes PATH_MAX (20 folders of 250 characters): the
+    """F117: every name fits but the whole path passes PATH_MAX (20 folders of 250 characters): the
     OS error becomes a FetchError saying so; nothing is left behind."""
     deep = "/".join(f"{i:02d}" + "d" * 248 for i in range(20)) + "/x.csv"
     arc = _zip(tmp_path / "deep.zip", {deep: b"1"})
@@ -230,7 +230,7 @@ def test_path_too_long_for_the_file_system(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- disk full while extracting
 
 def test_disk_full_while_extracting_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """F117: ENOSPC while a zip member is written: FetchError naming the member's final path (not the
+    """F118: ENOSPC while a zip member is written: FetchError naming the member's final path (not the
     temporary folder) and what to do; the partial extraction is removed, the target left as it was."""
     arc = _zip(tmp_path / "data.zip", {"ds/a.csv": b"1" * 100_000, "ds/b.csv": b"2" * 100_000})
     real_open = open
@@ -253,7 +253,7 @@ def test_disk_full_while_extracting_zip(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_disk_full_while_extracting_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """F118: ENOSPC while tarfile writes a member: the same one-line FetchError, nothing left behind."""
+    """F119: ENOSPC while tarfile writes a member: the same one-line FetchError, nothing left behind."""
     arc = _tgz(tmp_path / "data.tgz", {"ds/a.csv": b"1" * 1000, "ds/b.csv": b"2" * 1000})
 
     def makefile(self, tarinfo, targetpath):  # noqa: ANN001
@@ -270,7 +270,7 @@ def test_disk_full_while_extracting_tar(tmp_path: Path, monkeypatch: pytest.Monk
 # --------------------------------------------------------------------------- through fetch and the CLI
 
 def test_bomb_through_fetch_is_not_recorded(tmp_path: Path, data_root: Path) -> None:
-    """B112: `imudata fetch hapt --from` a bomb named like the release: refused, nothing extracted,
+    """B111: `imudata fetch hapt --from` a bomb named like the release: refused, nothing extracted,
     nothing recorded in the lock, and the message names the file and the options."""
     data, crc = _deflated_zeros(1024)
     arc = _raw_zip(tmp_path / "hapt.zip", [("HAPT Data Set/RawData/zeros.txt", data, crc, GIB, 8)])
@@ -284,8 +284,8 @@ def test_bomb_through_fetch_is_not_recorded(tmp_path: Path, data_root: Path) -> 
 
 
 def test_cli_limits_options(tmp_path: Path, data_root: Path) -> None:
-    """B113: `--max-expand-size` set below the release's size refuses it (exit 2, one line, nothing
-    recorded); a malformed value is a one-line error too. (The defaults accepting it: B109.)"""
+    """B112: `--max-expand-size` set below the release's size refuses it (exit 2, one line, nothing
+    recorded); a malformed value is a one-line error too. (The defaults accepting it: test_real_releases_pass_the_default_limits.)"""
     archive = fx.make_archive(tmp_path / "src")
     env = {**os.environ, "IMUDATA_HOME": str(data_root)}
 

@@ -399,7 +399,7 @@ def test_download_damaged_on_disk_advice_works(server: Server, tmp_path: Path, d
 def test_cli_disk_full_while_downloading_is_one_line_exit_2(server: Server, tmp_path: Path, data_root: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    """F119: `imudata fetch` when the disk fills during the download: exit status 2 and one line naming
+    """F116: `imudata fetch` when the disk fills during the download: exit status 2 and one line naming
     the .part and saying to free space; no traceback."""
     import imudata.cli
 
