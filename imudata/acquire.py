@@ -83,9 +83,10 @@ def extract_once(archive: Path, paths: DatasetPaths, source: Source | None = Non
     if done.exists() and done.read_text().strip() == digest:
         _commit(lock, archive, digest)
         return
+    limits = _LIMITS.get() or ExtractLimits.from_env()  # a bad setting is not the archive's fault
     try:
         safe_extract(archive, paths.extracted, keep_nested=_keep_nested(source) if source else None,
-                     limits=_LIMITS.get())
+                     limits=limits)
     except WriteFailed:
         raise  # the disk, not the archive: keep it
     except FetchError as exc:  # truncated, damaged, hostile or unextractable: never recorded
