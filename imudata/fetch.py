@@ -402,14 +402,16 @@ def _download_http(url: str, part: Path, sess: requests.Session, *, retries: int
     if origin is None:
         origin = _Origin(url)
     best = part.stat().st_size if part.exists() else 0
-    probed = False
+    probed_at: int | None = None  # the .part size at which the end was last checked with a Range request
     with _bar(None, 0, name, progress) as bar:
         while True:
             attempts += 1
             try:
-                total = _attempt(url, part, sess, timeout, hasher, bar, origin, probe=probed)
-                if total is None and not probed:
-                    probed = True  # no declared length: ask for the bytes after the end to be sure
+                have = part.stat().st_size if part.exists() else 0
+                total = _attempt(url, part, sess, timeout, hasher, bar, origin, probe=probed_at == have)
+                now = part.stat().st_size if part.exists() else 0
+                if total is None and probed_at != now:
+                    probed_at = now  # no declared length: ask for the bytes after the end to be sure
                     continue
                 break
             except _Retry as exc:
@@ -443,8 +445,8 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
     """One GET: append to (or restart) ``part``. Returns the file's total size when the server declared
     or confirmed it, None when it did not. Raises _Retry for transient failures.
 
-    ``probe``: an earlier attempt ended without a declared length; a 200 without one now is not read
-    again (the size stays unconfirmed)."""
+    ``probe``: an earlier attempt ended at this size without a declared length; a 200 without one
+    now is not read again (the size stays unconfirmed)."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if have:
@@ -504,7 +506,7 @@ def _attempt(url: str, part: Path, sess: requests.Session, timeout: float, hashe
         else:  # 200: the whole file (a server that ignores Range restarts from zero)
             offset = 0
             total = body_len
-            if probe and total is None:
+            if probe and have and total is None:
                 return None  # still no length: do not download everything again
             if probe and have and total == have and origin.differs(etag, modified, total) is None:
                 hasher.sync(part, have)  # Range ignored but the length now confirms the bytes we have

@@ -123,6 +123,20 @@ def test_close_delimited_without_ranges_is_unconfirmed(server: Server, tmp_path:
     assert _leftovers(tmp_path) == []
 
 
+def test_close_delimited_restart_is_checked_again(server: Server, tmp_path: Path) -> None:
+    """F123: no Content-Length and the file replaced while the end was being checked: the new file is
+    downloaded whole and its end checked again, so the result is the new file with its size confirmed."""
+    server.files["/data.bin"] = DATA
+    server.etag["/data.bin"] = '"v1"'
+    server.no_length.add("/data.bin")
+    server.ignore_if_range.add("/data.bin")
+    server.cut_first.add("/data.bin")
+    server.before = _replace_on_second_request("etag")
+    got = fetch_file(server.url("/data.bin"), tmp_path / "data.bin", **FAST)
+    assert (tmp_path / "data.bin").read_bytes() == NEW and got.sha256 == NEW_SHA and got.size_confirmed
+    assert [r.status for r in server.log("/data.bin")] == [200, 206, 200, 416]
+
+
 def test_resume_short_of_content_range_total(server: Server, tmp_path: Path) -> None:
     """F104: a 206 without Content-Length that stops before the Content-Range total is resumed again."""
     server.files["/data.bin"] = DATA
