@@ -13,7 +13,8 @@ from typing import Callable
 
 from . import registry
 from .errors import ChecksumMismatch, FetchError, FormatError, ManualDownloadRequired
-from .fetch import SourceLock, download, find_marker, mirror_url, safe_extract, sha256_file
+from .fetch import SourceLock, download, mirror_url, safe_extract, sha256_file
+from .layout import find_root
 from .paths import DatasetPaths, resolve_root
 from .registry import DatasetSpec, Source
 
@@ -91,10 +92,11 @@ def fetch(
             if _is_archive(archive):
                 extract_once(archive, paths, source)
     try:
-        found = find_marker(paths.extracted, spec.marker)
+        found = find_root(paths.extracted, spec)
     except FormatError as exc:
-        raise FormatError(f"{spec.id}: the original files do not contain {spec.marker!r}, which marks the "
-                          f"dataset's root; is this the right download? ({exc})") from exc
+        raise FormatError(f"{spec.id}: the original files contain neither {spec.marker!r}, which marks the "
+                          f"dataset's root, nor any file the converter reads; is this the right download? ({exc})"
+                          ) from exc
     say(f"{spec.id}: original files ready in {found}")
     return paths
 

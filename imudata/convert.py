@@ -20,7 +20,8 @@ import numpy as np
 from . import registry
 from .api import write_card
 from .errors import DatasetNotFound, FormatError, ImudataError
-from .fetch import find_marker, sha256_file
+from .fetch import sha256_file
+from .layout import find_root
 from .format import DatasetCard, validate_card
 from .parallel import run_jobs
 from .paths import DatasetPaths, resolve_root
@@ -40,13 +41,13 @@ def load_lock_sources(paths: DatasetPaths) -> dict[str, str]:
 
 
 def data_root(spec: DatasetSpec, paths: DatasetPaths) -> Path:
-    """The folder of the original tree that holds ``spec.marker``."""
+    """The root of the original tree: the folder holding ``spec.marker``, else located by ``spec.layout``."""
     if not paths.extracted.exists():
         raise DatasetNotFound(
             f"{spec.id}: no original files under {paths.extracted}; run `imudata fetch {spec.id}` "
             f"(or `imudata fetch {spec.id} --from PATH` for a manual download)"
         )
-    return find_marker(paths.extracted, spec.marker)
+    return find_root(paths.extracted, spec)
 
 
 def _fingerprint(card: DatasetCard, sources: dict[str, str], subjects: list[str]) -> str:

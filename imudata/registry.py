@@ -70,7 +70,8 @@ class DatasetSpec:
 
     ``marker`` is a path relative to the dataset's original root that identifies that root
     inside an extracted tree (archives nest at varying depths). ``plan(root)`` lists the work
-    per subject; ``read(root, subject, unit)`` yields that subject's sessions.
+    per subject; ``read(root, subject, unit)`` yields that subject's sessions. ``layout`` lists
+    glob patterns of the files the converter reads, which find the root of a partial copy.
     """
 
     card: DatasetCard
@@ -82,6 +83,9 @@ class DatasetSpec:
     hours: float | None = None  # total hours of the full release (for ``info`` before download)
     n_subjects: int | None = None
     acquire: Callable[..., None] | None = None  # custom download logic (e.g. a pointer file)
+    #: glob patterns, relative to the root, of the files the converter reads: any one of them locates the
+    #: root of a partial copy that lacks ``marker`` (see ``imudata.layout``)
+    layout: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

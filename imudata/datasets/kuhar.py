@@ -215,6 +215,7 @@ SPEC = DatasetSpec(
               "d3126562-b795-4eba-8559-310a25859cc7/file_downloaded"],
     )],
     marker="0.Stand",
+    layout=('[0-9]*.*/[0-9]*_[A-Za-z]_[0-9]*.csv',),
     aliases=("ku-har",),
     plan=plan,
     read=read,

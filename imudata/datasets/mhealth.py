@@ -164,6 +164,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00319/MHEALTHDATASET.zip"],
     )],
     marker="mHealth_subject1.log",
+    layout=('mHealth_subject*.log',),
     plan=plan,
     read=read,
     hours=6.7,  # about 1.2 million rows at 50 Hz (reported, not measured)
