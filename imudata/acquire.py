@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import registry
+from . import originals, registry
 from .errors import ChecksumMismatch, FetchError, FormatError, ManualDownloadRequired
 from .fetch import SourceLock, download, mirror_url, safe_extract, sha256_file
 from .layout import find_root
@@ -97,6 +97,7 @@ def fetch(
         raise FormatError(f"{spec.id}: the original files contain neither {spec.marker!r}, which marks the "
                           f"dataset's root, nor any file the converter reads; is this the right download? ({exc})"
                           ) from exc
+    originals.report(spec.id, found, paths.lock, paths.extracted, say)
     say(f"{spec.id}: original files ready in {found}")
     return paths
 

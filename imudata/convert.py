@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from . import evidence, physics, registry
 from .api import write_card
 from .errors import DatasetNotFound, FormatError, ImudataError
 from .fetch import sha256_file
@@ -76,6 +76,8 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
     pending: dict[str, list[Session]] = {}
     pending_rows: dict[str, int] = {}
     written: dict[str, list[dict]] = {}
+    notes: list[str] = []
+    measured = physics.Accumulator(card)
 
     def flush(stream_name: str) -> None:
         sessions = pending.pop(stream_name, [])
@@ -92,18 +94,22 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
                                      "session_start": info["session_start"]})
 
     for sess in spec.read(Path(root), subject, unit):
+        if isinstance(sess, registry.Note):
+            notes.append(sess.text)
+            continue
         if len(sess) == 0:
             continue
         if sess.subject != subject:
             raise FormatError(f"{dataset_id}: reader for subject {subject} yielded subject {sess.subject}")
         _check_labels(spec, sess)
+        measured.add(sess)
         pending.setdefault(sess.stream, []).append(sess)
         pending_rows[sess.stream] = pending_rows.get(sess.stream, 0) + len(sess)
         if pending_rows[sess.stream] >= SHARD_ROWS:
             flush(sess.stream)
     for stream_name in list(pending):
         flush(stream_name)
-    record = {"subject": subject, "streams": written}
+    record = {"subject": subject, "streams": written, "notes": notes, "physics": measured.to_dict()}
     done = workdir / "done" / f"{subject.replace('/', '_')}.json"
     done.parent.mkdir(parents=True, exist_ok=True)
     tmp = done.with_suffix(".tmp")
@@ -179,6 +185,7 @@ def convert(
         records[rec["subject"]] = rec
     stale = _derived_streams(paths)
     final = _finalize(spec, paths, card, records, subjects, work, fp, plan)
+    final = evidence.annotate(spec, paths, droot, final, records)
     if stale:
         say(f"{spec.id}: derived streams {', '.join(stale)} were computed from the previous conversion and "
             f"have been removed; run `imudata bands` / `imudata resample` again")

@@ -56,6 +56,14 @@ class Session:
 
 
 @dataclass
+class Note:
+    """A reader's remark about one file, yielded among its sessions (e.g. a recording skipped because
+    its clock cannot be trusted); the conversion records it in ``completeness.notes`` and goes on."""
+
+    text: str
+
+
+@dataclass
 class Plan:
     """What a converter found in the original tree: work units keyed by subject id, and what is missing."""
 
@@ -78,7 +86,7 @@ class DatasetSpec:
     sources: list[Source]
     marker: str
     plan: Callable[[Path], Plan]
-    read: Callable[[Path, str, Any], Iterable[Session]]
+    read: Callable[[Path, str, Any], Iterable[Session | Note]]
     aliases: tuple[str, ...] = ()
     hours: float | None = None  # total hours of the full release (for ``info`` before download)
     n_subjects: int | None = None

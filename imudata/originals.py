@@ -1,0 +1,185 @@
+"""Known checksums of original release files: is a user's copy the original, or re-saved or edited?
+
+``imudata/checksums/<dataset>.txt`` lists ``path-inside-the-release sha256 size`` for release files
+whose hash is known from a public record; its ``# Source:`` header says where each list came from.
+Each file of a copy gets one of three statuses: it matches the known original, it differs from it
+(a re-saved or edited copy), or no hash of it is known. A file is matched to a list entry by its
+path relative to the dataset's root: the longest common suffix of path components, at least the
+file name plus its folder, or the file name alone when only one entry has that name.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from .fetch import sha256_file
+
+MATCHES = "matches the known original"
+DIFFERS = "differs from the known original"
+UNKNOWN = "no known hash"
+_SKIP = ("__MACOSX", ".DS_Store")
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class KnownHashes:
+    """The known originals of one dataset and where the record came from."""
+
+    dataset: str
+    source: str
+    entries: list[Entry] = field(default_factory=list)
+    by_name: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def lookup(self, rel: str) -> Entry | None:
+        """The entry for a file at ``rel`` (relative to the dataset root), None when none is known."""
+        parts = tuple(p for p in rel.replace("\\", "/").split("/") if p)
+        if not parts:
+            return None
+        candidates = self.by_name.get(parts[-1], [])
+        best: list[tuple[int, Entry]] = []
+        for e in candidates:
+            ep = e.path.split("/")
+            k = 0
+            while k < min(len(ep), len(parts)) and ep[-1 - k] == parts[-1 - k]:
+                k += 1
+            best.append((k, e))
+        if not best:
+            return None
+        top = max(k for k, _ in best)
+        winners = [e for k, e in best if k == top]
+        if len(winners) != 1:
+            return None
+        if top >= 2 or len(candidates) == 1 or top == len(parts):
+            return winners[0]
+        return None
+
+
+@lru_cache(maxsize=None)
+def known(dataset: str) -> KnownHashes | None:
+    """The packaged list of known originals for a dataset id, None when there is none."""
+    try:
+        text = resources.files("imudata").joinpath("checksums", f"{dataset}.txt").read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return None
+    source_lines: list[str] = []
+    entries: list[Entry] = []
+    in_source = False
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            body = line[1:].strip()
+            if body.startswith("Source:"):
+                in_source = True
+                source_lines.append(body.removeprefix("Source:").strip())
+            elif body.startswith(("Trust:", "Columns:")):
+                in_source = False
+            elif in_source:
+                source_lines.append(body)
+            continue
+        fields = line.split()
+        if len(fields) != 3 or len(fields[1]) != 64 or not fields[2].isdigit():
+            raise ValueError(f"imudata/checksums/{dataset}.txt line {n}: expected 'path sha256 size', got {line!r}")
+        entries.append(Entry(fields[0], fields[1].lower(), int(fields[2])))
+    kh = KnownHashes(dataset, " ".join(source_lines), entries)
+    for e in entries:
+        kh.by_name.setdefault(e.path.rsplit("/", 1)[-1], []).append(e)
+    return kh
+
+
+def status_of(kh: KnownHashes | None, rel: str, path: Path, digest: str | None = None) -> str:
+    """MATCHES, DIFFERS or UNKNOWN for one file; hashes it only when a same-size original is known."""
+    entry = kh.lookup(rel) if kh else None
+    if entry is None:
+        return UNKNOWN
+    if path.stat().st_size != entry.size:
+        return DIFFERS
+    return MATCHES if (digest or sha256_file(path)) == entry.sha256 else DIFFERS
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every regular file of an original tree, AppleDouble and Finder junk excluded, sorted."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP)
+        for f in sorted(filenames):
+            if f in _SKIP or f.startswith("._") or f.startswith(".") and f.endswith(".extracted"):
+                continue
+            out.append(Path(dirpath) / f)
+    return out
+
+
+def check_tree(dataset: str, root: Path, digests: dict[Path, str] | None = None) -> dict[str, str]:
+    """rel path -> status for every file under ``root`` (the dataset root of an extracted copy).
+
+    ``digests`` holds sha256 already computed (e.g. recorded in the source lock), to avoid re-hashing.
+    """
+    kh = known(dataset)
+    digests = digests or {}
+    out: dict[str, str] = {}
+    for p in files_under(root):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = status_of(kh, rel, p, digests.get(p.resolve()))
+    return out
+
+
+def summary(dataset: str, statuses: dict[str, str]) -> dict:
+    """What the card records: the source of the known hashes, counts, and which files matched or differed."""
+    kh = known(dataset)
+    counts = {s: sum(1 for v in statuses.values() if v == s) for s in (MATCHES, DIFFERS, UNKNOWN)}
+    out: dict = {"source": kh.source if kh else "none: imudata knows no published checksums of this release's files",
+                 "counts": counts,
+                 MATCHES: sorted(k for k, v in statuses.items() if v == MATCHES),
+                 DIFFERS: sorted(k for k, v in statuses.items() if v == DIFFERS)}
+    if kh:
+        out[UNKNOWN] = sorted(k for k, v in statuses.items() if v == UNKNOWN)
+    return out
+
+
+def report_lines(dataset: str, statuses: dict[str, str]) -> list[str]:
+    """Per-file lines for a user (every file when known hashes exist, else one line for all)."""
+    kh = known(dataset)
+    if kh is None:
+        return [f"{dataset}: {len(statuses)} original files, {UNKNOWN} for any of them "
+                "(imudata knows no published checksums of this release's files)"]
+    lines = [f"{dataset}: {rel}: {st}" for rel, st in sorted(statuses.items())]
+    counts = {s: sum(1 for v in statuses.values() if v == s) for s in (MATCHES, DIFFERS, UNKNOWN)}
+    lines.append(f"{dataset}: {counts[MATCHES]} files match the known originals, {counts[DIFFERS]} differ "
+                 f"(re-saved or edited copies), {counts[UNKNOWN]} have no known hash; known hashes from {kh.source}")
+    return lines
+
+
+def lock_digests(lock_path: Path, extracted: Path) -> dict[Path, str]:
+    """sha256 recorded in ``raw/sources.lock.json`` for files copied into ``raw/extracted`` (``--from`` a folder)."""
+    import json
+
+    if not lock_path.exists():
+        return {}
+    try:
+        files = json.loads(lock_path.read_text()).get("files", {})
+    except ValueError:
+        return {}
+    out = {}
+    for key, entry in files.items():
+        p = extracted / key
+        if p.is_file() and isinstance(entry, dict) and entry.get("size") in (None, p.stat().st_size):
+            out[p.resolve()] = entry.get("sha256", "")
+    return out
+
+
+def report(dataset: str, root: Path, lock_path: Path, extracted: Path, say: Callable[[str], None]) -> dict[str, str]:
+    """Check an extracted copy against the known originals and say the result per file."""
+    statuses = check_tree(dataset, root, lock_digests(lock_path, extracted))
+    for line in report_lines(dataset, statuses):
+        say(line)
+    return statuses
