@@ -150,7 +150,9 @@ def convert(
     droot = data_root(spec, paths)
     plan = spec.plan(droot)
     if not plan.subjects:
-        raise FormatError(f"{spec.id}: no subject data found under {droot}; expected the layout of `imudata info {spec.id}`")
+        why = "".join(f"; missing from this copy: {m}" for m in plan.missing)
+        raise FormatError(f"{spec.id}: no subject data found under {droot}{why}; expected the original layout "
+                          f"shown by `imudata info {spec.id}`")
     subjects = sorted(plan.subjects, key=natural_key)
     sources = load_lock_sources(paths)
     card = replace(spec.card, sources=sources)

@@ -92,5 +92,5 @@ def layout_text(spec: DatasetSpec) -> str:
     while out and not out[-1].strip():
         out.pop()
     if spec.layout:
-        out.append(f"Files read (relative to the release root, any one locates it): {', '.join(spec.layout)}")
+        out.append(f"Files that locate the release root (relative to it; any one suffices): {', '.join(spec.layout)}")
     return "\n".join(out)

@@ -90,7 +90,7 @@ def test_every_dataset_declares_its_layout():
         assert spec.layout, spec.id
         text = layout_text(spec)
         assert text.startswith("Original layout"), spec.id
-        assert "Files read" in text, spec.id
+        assert "Files that locate the release root" in text, spec.id
 
 
 def test_layout_text_keeps_the_indented_block():
