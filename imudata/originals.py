@@ -183,3 +183,34 @@ def report(dataset: str, root: Path, lock_path: Path, extracted: Path, say: Call
     for line in report_lines(dataset, statuses):
         say(line)
     return statuses
+
+
+def verify_originals(name: str, root: str | os.PathLike[str] | None = None) -> tuple[list[str], list[str]]:
+    """(per-file status lines, problems) for ``imudata verify``: every original file re-hashed and
+    compared with the known originals; a file the card recorded as matching that no longer matches
+    is a problem."""
+    import json
+
+    from . import registry
+    from .errors import FormatError
+    from .layout import find_root
+    from .paths import DatasetPaths, resolve_root
+
+    spec = registry.get(name)
+    paths = DatasetPaths(resolve_root(root), spec.id)
+    try:
+        droot = find_root(paths.extracted, spec)
+    except FormatError:
+        return [f"{spec.id}: original files absent from {paths.extracted}; known-original status not checked"], []
+    statuses = check_tree(spec.id, droot)
+    problems = []
+    if paths.card.exists():
+        try:
+            recorded = json.loads(paths.card.read_text()).get("completeness", {}).get("originals", {})
+        except ValueError:
+            recorded = {}
+        for rel in recorded.get(MATCHES, []):
+            if statuses.get(rel) != MATCHES:
+                problems.append(f"original file {rel} matched the known original at conversion, now: "
+                                f"{statuses.get(rel, 'absent')}")
+    return report_lines(spec.id, statuses), problems
