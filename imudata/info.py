@@ -8,6 +8,7 @@ from typing import Any
 from . import registry
 from .format import DatasetCard
 from .layout import layout_text
+from .physics import describe
 from .paths import DatasetPaths, resolve_root
 
 
@@ -28,6 +29,7 @@ def summary(spec: registry.DatasetSpec, root: str | os.PathLike[str] | None = No
     out = c.to_dict()
     out["status"] = state
     out["original_layout"] = layout_text(spec)
+    out["physics_check"] = describe(spec.card)
     out["aliases"] = list(spec.aliases)
     out["download"] = [{"file": s.filename, "urls": s.urls, "sha256": s.sha256, "manual": s.manual is not None}
                        for s in spec.sources]
@@ -69,6 +71,8 @@ def render(info: dict[str, Any]) -> str:
             lines.append(f"  subjects: {info['subjects_full_release']} in the full release")
         if info.get("hours_full_release"):
             lines.append(f"  hours:    about {info['hours_full_release']:g} in the full release")
+        if info.get("physics_check"):
+            lines.append(f"  physics:  {info['physics_check']}")
     for s in info["streams"]:
         extra = ""
         if "rows" in info:
