@@ -104,14 +104,14 @@ def merge(card: DatasetCard, per_subject: list[dict[str, Any]]) -> list[str]:
             rs = [p["rest"][name] for p in parts if name in p["rest"]]
             n = sum(r["windows"] for r in rs)
             if not n:
-                lines.append(f"{stream.name} {name}: |acc| at rest not measured: no still {REST_WINDOW_S:g}-s window "
+                lines.append(f"{stream.name}/{name}: |acc| at rest not measured: no still {REST_WINDOW_S:g}-s window "
                              f"(std of |acc| under {REST_REL_STD:.0%} of its mean)")
                 continue
             mean = sum(r["sum"] for r in rs) / n
             lo = min(r["min"] for r in rs if r["windows"])
             hi = max(r["max"] for r in rs if r["windows"])
             verdict = "as expected for gravity" if abs(mean - G) < 0.05 * G else "NOT 9.81 m/s²: check the unit"
-            lines.append(f"{stream.name} {name}: |acc| at rest {mean:.3f} m/s² ({mean / G:.3f} g; {verdict}) over "
+            lines.append(f"{stream.name}/{name}: |acc| at rest {mean:.3f} m/s² ({mean / G:.3f} g; {verdict}) over "
                          f"{n:,} still {REST_WINDOW_S:g}-s windows, range {lo:.2f}-{hi:.2f}")
     return lines
 

@@ -99,6 +99,13 @@ class DatasetSpec:
     def id(self) -> str:
         return self.card.id
 
+    @property
+    def known_originals(self) -> Any:
+        """The known sha256 and sizes of this release's files with their source (``imudata/checksums``), or None."""
+        from .originals import known
+
+        return known(self.id)
+
 
 _REGISTRY: dict[str, DatasetSpec] | None = None
 

@@ -185,6 +185,13 @@ def _check_real(tmp_path: Path, data_root: Path, subjects: list[str] | None) -> 
     assert 9.3 < np.median(rest) < 10.3 and min(rest) > 8.5 and max(rest) < 11.0
     # walking turns the hip at about 1-5 rad/s (deg/s stored as rad/s would be 60-300)
     assert 0.5 < np.median(walk_gyro) < 6.0
+    # the physics line recorded at conversion: 1 g at rest, 10 ms steps (no timestamps in the files)
+    phys = card.completeness["physics"]
+    assert phys[0].startswith("imu: mean sampling step 10.000 ms over ")
+    at_rest = float(phys[1].split("|acc| at rest ")[1].split(" m/s²")[0])
+    assert abs(at_rest - G) < 0.3 and "as expected for gravity" in phys[1]
+    orig = card.completeness["originals"]
+    assert orig["counts"]["matches the known original"] == len(files)  # every real .mat is the release's
     notes = card.completeness["notes"]
     if "3" in present:
         for t in (3, 4, 5):
