@@ -43,6 +43,9 @@ class Accumulator:
         except KeyError:
             return  # the shard writer reports the unknown stream
         d = self.data.setdefault(sess.stream, {"step_sum": 0.0, "steps": 0, "timed": False, "rest": {}})
+        if sess.source_clock is not None:
+            d["source_steps"] = d.get("source_steps", 0) + int(sess.source_clock[0])
+            d["source_sum"] = d.get("source_sum", 0.0) + float(sess.source_clock[1])
         n = len(sess)
         if n > 1:
             if sess.t is not None:
@@ -100,6 +103,11 @@ def merge(card: DatasetCard, per_subject: list[dict[str, Any]]) -> list[str]:
                 "no source timestamps, t = row / rate"
             lines.append(f"{stream.name}: mean sampling step {mean:.3f} ms over {steps:,} steps, stated "
                          f"{stream.rate_hz:g} Hz = {stated:.3f} ms (ratio {mean / stated:.3f}; {how})")
+        src_steps = sum(p.get("source_steps", 0) for p in parts)
+        if src_steps:
+            mean = 1000.0 * sum(p.get("source_sum", 0.0) for p in parts) / src_steps
+            lines.append(f"{stream.name}: source clock before resampling: mean step {mean:.3f} ms over {src_steps:,} "
+                         f"steps between holes (ratio {mean / stated:.3f} to the stated {stream.rate_hz:g} Hz)")
         for name in gravity_triads(stream):
             rs = [p["rest"][name] for p in parts if name in p["rest"]]
             n = sum(r["windows"] for r in rs)

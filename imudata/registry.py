@@ -50,6 +50,8 @@ class Session:
     columns: dict[str, np.ndarray]
     label: np.ndarray | None = None
     t: np.ndarray | None = None
+    #: (steps, seconds) of the source clock behind a resampled session, for the physics line
+    source_clock: tuple[int, float] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0

@@ -172,6 +172,9 @@ def test_bursty_clock_converts_and_a_bad_clock_is_noted(tmp_path: Path, data_roo
     inside = tgrid >= tg[0]
     np.testing.assert_allclose(part.select(GYRO).to_numpy()[inside], fx.signal(16, "gyro", tgrid[inside]), atol=0.01)
     assert set(part["label"].to_list()) == {16}
+    # the physics line reports the source clock behind the 100 Hz grid: 29 ms per 3 samples = 9.667 ms
+    src = next(x for x in card.completeness["physics"] if "source clock before resampling" in x)
+    assert "mean step" in src and 9.0 < float(src.split("mean step ")[1].split(" ms")[0]) < 11.0
 
 
 def test_clock_judged_by_mean_rate() -> None:

@@ -218,8 +218,13 @@ def read(root: Path, subject: str, unit: list[tuple[int, str]]) -> Iterator[Sess
             continue
         grids = []
         problems = []
+        clock = [0, 0.0]
         for tcol, sensor in ((0, "accelerometer"), (4, "gyroscope")):
             t, v = _clean(arr[:, tcol], arr[:, tcol + 1:tcol + 4])
+            steps = np.diff(t)
+            inside = steps[steps <= GAP_S]
+            clock[0] += len(inside)
+            clock[1] += float(inside.sum())
             problem = clock_problem(t)
             if problem:
                 problems.append(f"{sensor} time (column {tcol + 1}): {problem}")
@@ -239,7 +244,8 @@ def read(root: Path, subject: str, unit: list[tuple[int, str]]) -> Iterator[Sess
         for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]), start=1):
             cols = {ch.name: vals[a:b, j] for j, ch in enumerate(_ACC + _GYRO)}
             yield Session("imu", subject, stem if i == 1 else f"{stem}.{i}", cols,
-                          np.full(b - a, cls, dtype=np.int16), k[a:b] / RATE)
+                          np.full(b - a, cls, dtype=np.int16), k[a:b] / RATE,
+                          source_clock=(clock[0], clock[1]) if i == 1 else None)
 
 
 SPEC = DatasetSpec(
