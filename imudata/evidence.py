@@ -20,7 +20,8 @@ def annotate(spec: DatasetSpec, paths: DatasetPaths, droot: Path, card: DatasetC
     subjects = sorted(records, key=natural_key)
     reader_notes = [n for s in subjects for n in records[s].get("notes", [])]
     lines = physics.merge(card, [records[s].get("physics") or {} for s in subjects])
-    statuses = originals.check_tree(spec.id, droot, originals.lock_digests(paths.lock, paths.extracted))
+    statuses = originals.check_tree(spec.id, droot, originals.lock_digests(paths.lock, paths.extracted),
+                                    originals.cache_path(paths.lock))
     comp = dict(card.completeness)
     comp["notes"] = list(comp.get("notes") or []) + [n for n in reader_notes if n not in (comp.get("notes") or [])]
     comp["physics"] = lines

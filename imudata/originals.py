@@ -119,17 +119,39 @@ def files_under(root: Path) -> list[Path]:
     return out
 
 
-def check_tree(dataset: str, root: Path, digests: dict[Path, str] | None = None) -> dict[str, str]:
+def check_tree(dataset: str, root: Path, digests: dict[Path, str] | None = None,
+               cache: Path | None = None) -> dict[str, str]:
     """rel path -> status for every file under ``root`` (the dataset root of an extracted copy).
 
-    ``digests`` holds sha256 already computed (e.g. recorded in the source lock), to avoid re-hashing.
+    ``digests`` holds sha256 already computed (e.g. recorded in the source lock), to avoid re-hashing;
+    ``cache`` is a JSON file of earlier statuses, reused for a file whose size and mtime are unchanged
+    (so a multi-GB original is hashed once by ``fetch``, not again by ``convert``); ``verify`` passes none.
     """
+    import json
+
     kh = known(dataset)
     digests = digests or {}
+    old: dict = {}
+    if cache is not None and cache.exists():
+        try:
+            old = json.loads(cache.read_text())
+        except ValueError:
+            old = {}
     out: dict[str, str] = {}
+    new: dict[str, list] = {}
     for p in files_under(root):
         rel = p.relative_to(root).as_posix()
-        out[rel] = status_of(kh, rel, p, digests.get(p.resolve()))
+        st = p.stat()
+        prev = old.get(str(p.resolve()))
+        if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns and prev[2] in (MATCHES, DIFFERS, UNKNOWN):
+            out[rel] = prev[2]
+        else:
+            out[rel] = status_of(kh, rel, p, digests.get(p.resolve()))
+        new[str(p.resolve())] = [st.st_size, st.st_mtime_ns, out[rel]]
+    if cache is not None and cache.parent.is_dir():
+        tmp = cache.with_name(f".{cache.name}.tmp")
+        tmp.write_text(json.dumps(new))
+        os.replace(tmp, cache)
     return out
 
 
@@ -177,9 +199,14 @@ def lock_digests(lock_path: Path, extracted: Path) -> dict[Path, str]:
     return out
 
 
+def cache_path(lock_path: Path) -> Path:
+    """Where statuses are kept between ``fetch`` and ``convert``: beside the source lock in ``raw/``."""
+    return lock_path.with_name("originals.json")
+
+
 def report(dataset: str, root: Path, lock_path: Path, extracted: Path, say: Callable[[str], None]) -> dict[str, str]:
     """Check an extracted copy against the known originals and say the result per file."""
-    statuses = check_tree(dataset, root, lock_digests(lock_path, extracted))
+    statuses = check_tree(dataset, root, lock_digests(lock_path, extracted), cache_path(lock_path))
     for line in report_lines(dataset, statuses):
         say(line)
     return statuses

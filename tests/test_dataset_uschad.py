@@ -192,6 +192,11 @@ def _check_real(tmp_path: Path, data_root: Path, subjects: list[str] | None) -> 
     assert abs(at_rest - G) < 0.3 and "as expected for gravity" in phys[1]
     orig = card.completeness["originals"]
     assert orig["counts"]["matches the known original"] == len(files)  # every real .mat is the release's
+    from imudata.info import render, summary
+
+    text = render(summary(registry.get("uschad"), data_root))
+    assert "  physics:  imu: mean sampling step 10.000 ms" in text and "  physics:  imu/hip_acc: |acc| at rest" in text
+    assert f"  originals: {len(files)} matches the known original" in text
     notes = card.completeness["notes"]
     if "3" in present:
         for t in (3, 4, 5):
