@@ -125,14 +125,13 @@ def plan(root: Path) -> Plan:
     notes = []
     gyro_cols = [8, 9, 10, 17, 18, 19]
     mags = []
-    for name in subjects.values():
+    for subj, name in sorted(subjects.items(), key=lambda kv: int(kv[0])):
         arr = _load(root / name)
+        notes += column_check(arr, f"subject {subj} ({name})")
         run = arr[arr[:, 23] == 11]
         if len(run):
             mags.append(np.concatenate([np.linalg.norm(run[:, gyro_cols[:3]], axis=1),
                                         np.linalg.norm(run[:, gyro_cols[3:]], axis=1)]))
-    for subj, name in sorted(subjects.items(), key=lambda kv: int(kv[0])):
-        notes += column_check(_load(root / name), f"subject {subj} ({name})")
     if mags:
         p99 = float(np.percentile(np.concatenate(mags), 99))
         verdict = ("plausible for deg/s" if p99 > 50 else
