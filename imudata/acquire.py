@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
-from . import registry
+from . import originals, registry
 from .errors import (
     ChecksumMismatch,
     CorruptArchive,
@@ -25,7 +25,8 @@ from .errors import (
     ManualDownloadRequired,
     WriteFailed,
 )
-from .fetch import ExtractLimits, SourceLock, fetch_file, find_marker, mirror_url, safe_extract, sha256_file
+from .fetch import ExtractLimits, SourceLock, fetch_file, mirror_url, safe_extract, sha256_file
+from .layout import find_root
 from .paths import DatasetPaths, resolve_root
 from .registry import DatasetSpec, Source
 
@@ -196,10 +197,12 @@ def fetch(
                 if _is_archive(archive):
                     extract_once(archive, paths, source, lock)
     try:
-        found = find_marker(paths.extracted, spec.marker)
+        found = find_root(paths.extracted, spec)
     except FormatError as exc:
-        raise FormatError(f"{spec.id}: the original files do not contain {spec.marker!r}, which marks the "
-                          f"dataset's root; is this the right download? ({exc})") from exc
+        raise FormatError(f"{spec.id}: the original files contain neither {spec.marker!r}, which marks the "
+                          f"dataset's root, nor any file the converter reads; is this the right download? ({exc})"
+                          ) from exc
+    originals.report(spec.id, found, paths.lock, paths.extracted, say)
     say(f"{spec.id}: original files ready in {found}")
     return paths
 

@@ -5,7 +5,8 @@ Regenerate with ``python -m imudata.cards > docs/datasets.md``.
 """
 from __future__ import annotations
 
-from . import registry
+from . import originals, physics, registry
+from .layout import layout_text
 
 
 def render_all() -> str:
@@ -31,9 +32,20 @@ def render_all() -> str:
             how = "manual download" if s.manual else ", ".join(s.urls[:1])
             pin = f", sha256 pinned `{s.sha256[:12]}…`" if s.sha256 else ", sha256 recorded at first download"
             out.append(f"- source `{s.filename}`: {how}{pin}")
+        known = originals.known(c.id)
+        if known:
+            out.append(f"- known originals: sha256 and size of {len(known.entries)} release files, from {known.source}; "
+                       "`fetch` and `verify` say per file whether a copy matches them, and dataset.json records which")
+        else:
+            out.append("- known originals: none (no published checksums of the release's files); every file is "
+                       "reported as 'no known hash'")
+        out.append(f"- physics line: {physics.describe(c)}")
         if c.facts:
             out += ["", "How each fact was established:", ""]
             out += [f"- **{k}**: {v}" for k, v in c.facts.items()]
+        text = layout_text(spec)
+        if text:
+            out += ["", "Expected original files (`imudata info` shows the same):", "", "```text", text, "```"]
         for st in c.streams:
             out += ["", f"Stream `{st.name}`, {st.rate_hz:g} Hz:", "", "| channel | unit | from | scale | description |",
                     "|---|---|---|---|---|"]

@@ -137,7 +137,13 @@ def verify(name: Annotated[str, typer.Argument(help="Dataset id.")], root: RootO
     """Re-hash raw files and shards and validate every shard's schema and embedded card."""
     from .verify import verify as do_verify
 
+    from .originals import verify_originals
+
     problems = do_verify(name, root)
+    lines, changed = verify_originals(name, root)
+    for line in lines:
+        _err(line)
+    problems += changed
     if problems:
         for p in problems:
             _err(f"FAIL {p}")

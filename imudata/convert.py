@@ -17,10 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from . import evidence, physics, registry
 from .api import write_card
 from .errors import DatasetNotFound, FormatError, ImudataError
-from .fetch import find_marker, sha256_file
+from .fetch import sha256_file
+from .layout import find_root
 from .format import DatasetCard, validate_card
 from .parallel import run_jobs
 from .paths import DatasetPaths, resolve_root
@@ -40,13 +41,13 @@ def load_lock_sources(paths: DatasetPaths) -> dict[str, str]:
 
 
 def data_root(spec: DatasetSpec, paths: DatasetPaths) -> Path:
-    """The folder of the original tree that holds ``spec.marker``."""
+    """The root of the original tree: the folder holding ``spec.marker``, else located by ``spec.layout``."""
     if not paths.extracted.exists():
         raise DatasetNotFound(
             f"{spec.id}: no original files under {paths.extracted}; run `imudata fetch {spec.id}` "
             f"(or `imudata fetch {spec.id} --from PATH` for a manual download)"
         )
-    return find_marker(paths.extracted, spec.marker)
+    return find_root(paths.extracted, spec)
 
 
 def _fingerprint(card: DatasetCard, sources: dict[str, str], subjects: list[str]) -> str:
@@ -75,6 +76,8 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
     pending: dict[str, list[Session]] = {}
     pending_rows: dict[str, int] = {}
     written: dict[str, list[dict]] = {}
+    notes: list[str] = []
+    measured = physics.Accumulator(card)
 
     def flush(stream_name: str) -> None:
         sessions = pending.pop(stream_name, [])
@@ -91,18 +94,22 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
                                      "session_start": info["session_start"]})
 
     for sess in spec.read(Path(root), subject, unit):
+        if isinstance(sess, registry.Note):
+            notes.append(sess.text)
+            continue
         if len(sess) == 0:
             continue
         if sess.subject != subject:
             raise FormatError(f"{dataset_id}: reader for subject {subject} yielded subject {sess.subject}")
         _check_labels(spec, sess)
+        measured.add(sess)
         pending.setdefault(sess.stream, []).append(sess)
         pending_rows[sess.stream] = pending_rows.get(sess.stream, 0) + len(sess)
         if pending_rows[sess.stream] >= SHARD_ROWS:
             flush(sess.stream)
     for stream_name in list(pending):
         flush(stream_name)
-    record = {"subject": subject, "streams": written}
+    record = {"subject": subject, "streams": written, "notes": notes, "physics": measured.to_dict()}
     done = workdir / "done" / f"{subject.replace('/', '_')}.json"
     done.parent.mkdir(parents=True, exist_ok=True)
     tmp = done.with_suffix(".tmp")
@@ -143,7 +150,9 @@ def convert(
     droot = data_root(spec, paths)
     plan = spec.plan(droot)
     if not plan.subjects:
-        raise FormatError(f"{spec.id}: no subject data found under {droot}; expected the layout of `imudata info {spec.id}`")
+        why = "".join(f"; missing from this copy: {m}" for m in plan.missing)
+        raise FormatError(f"{spec.id}: no subject data found under {droot}{why}; expected the original layout "
+                          f"shown by `imudata info {spec.id}`")
     subjects = sorted(plan.subjects, key=natural_key)
     sources = load_lock_sources(paths)
     card = replace(spec.card, sources=sources)
@@ -178,6 +187,7 @@ def convert(
         records[rec["subject"]] = rec
     stale = _derived_streams(paths)
     final = _finalize(spec, paths, card, records, subjects, work, fp, plan)
+    final = evidence.annotate(spec, paths, droot, final, records)
     if stale:
         say(f"{spec.id}: derived streams {', '.join(stale)} were computed from the previous conversion and "
             f"have been removed; run `imudata bands` / `imudata resample` again")

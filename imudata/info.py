@@ -7,6 +7,8 @@ from typing import Any
 
 from . import registry
 from .format import DatasetCard
+from .layout import layout_text
+from .physics import describe
 from .paths import DatasetPaths, resolve_root
 
 
@@ -26,6 +28,8 @@ def summary(spec: registry.DatasetSpec, root: str | os.PathLike[str] | None = No
     c = card or spec.card
     out = c.to_dict()
     out["status"] = state
+    out["original_layout"] = layout_text(spec)
+    out["physics_check"] = describe(spec.card)
     out["aliases"] = list(spec.aliases)
     out["download"] = [{"file": s.filename, "urls": s.urls, "sha256": s.sha256, "manual": s.manual is not None}
                        for s in spec.sources]
@@ -54,11 +58,21 @@ def render(info: dict[str, Any]) -> str:
             lines.append(f"  missing:  {m}")
         for n in comp.get("notes") or []:
             lines.append(f"  note:     {n}")
+        for n in comp.get("physics") or []:
+            lines.append(f"  physics:  {n}")
+        orig = comp.get("originals")
+        if orig:
+            c = orig.get("counts", {})
+            lines.append(f"  originals: {', '.join(f'{v} {k}' for k, v in c.items())} (known hashes: {orig.get('source')})")
+            for rel in orig.get("differs from the known original") or []:
+                lines.append(f"  original: {rel}: differs from the known original")
     else:
         if info.get("subjects_full_release"):
             lines.append(f"  subjects: {info['subjects_full_release']} in the full release")
         if info.get("hours_full_release"):
             lines.append(f"  hours:    about {info['hours_full_release']:g} in the full release")
+        if info.get("physics_check"):
+            lines.append(f"  physics:  {info['physics_check']}")
     for s in info["streams"]:
         extra = ""
         if "rows" in info:
@@ -74,6 +88,9 @@ def render(info: dict[str, Any]) -> str:
     for lab in info["labels"]:
         flag = "  [ignore]" if lab["ignore"] else ""
         lines.append(f"    {lab['id']:>4}  {lab['name']:<{wn}}  {lab['text']}{flag}")
+    if info.get("original_layout"):
+        lines.append("\n  expected original files:")
+        lines += [f"    {x}" if x else "" for x in info["original_layout"].splitlines()]
     if info.get("facts"):
         lines.append("\n  how the facts were established:")
         for k, v in info["facts"].items():

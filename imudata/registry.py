@@ -50,9 +50,19 @@ class Session:
     columns: dict[str, np.ndarray]
     label: np.ndarray | None = None
     t: np.ndarray | None = None
+    #: (steps, seconds) of the source clock behind a resampled session, for the physics line
+    source_clock: tuple[int, float] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
+@dataclass
+class Note:
+    """A reader's remark about one file, yielded among its sessions (e.g. a recording skipped because
+    its clock cannot be trusted); the conversion records it in ``completeness.notes`` and goes on."""
+
+    text: str
 
 
 @dataclass
@@ -70,22 +80,33 @@ class DatasetSpec:
 
     ``marker`` is a path relative to the dataset's original root that identifies that root
     inside an extracted tree (archives nest at varying depths). ``plan(root)`` lists the work
-    per subject; ``read(root, subject, unit)`` yields that subject's sessions.
+    per subject; ``read(root, subject, unit)`` yields that subject's sessions. ``layout`` lists
+    glob patterns of the files the converter reads, which find the root of a partial copy.
     """
 
     card: DatasetCard
     sources: list[Source]
     marker: str
     plan: Callable[[Path], Plan]
-    read: Callable[[Path, str, Any], Iterable[Session]]
+    read: Callable[[Path, str, Any], Iterable[Session | Note]]
     aliases: tuple[str, ...] = ()
     hours: float | None = None  # total hours of the full release (for ``info`` before download)
     n_subjects: int | None = None
     acquire: Callable[..., None] | None = None  # custom download logic (e.g. a pointer file)
+    #: glob patterns, relative to the root, of the files the converter reads: any one of them locates the
+    #: root of a partial copy that lacks ``marker`` (see ``imudata.layout``)
+    layout: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         return self.card.id
+
+    @property
+    def known_originals(self) -> Any:
+        """The known sha256 and sizes of this release's files with their source (``imudata/checksums``), or None."""
+        from .originals import known
+
+        return known(self.id)
 
 
 _REGISTRY: dict[str, DatasetSpec] | None = None

@@ -127,3 +127,58 @@ def test_real_files_units_gravity_and_time(data_root: Path) -> None:
     x = stand["waist_acc_x"].to_numpy()
     assert np.all((x >= lo - 1e-6) & (x <= hi + 1e-6))
     assert df.select(pl.col("session").n_unique()).item() >= 18
+
+
+def _write(path: Path, ta: np.ndarray, tg: np.ndarray, cls: int) -> None:
+    """One raw recording in the release's 8-column layout (plain decimals)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = max(len(ta), len(tg))
+    tab = np.zeros((n, 8))
+    tab[:len(ta), 0], tab[:len(ta), 1:4] = ta, fx.signal(cls, "acc", ta)
+    tab[:len(tg), 4], tab[:len(tg), 5:8] = tg, fx.signal(cls, "gyro", tg)
+    path.write_text("".join(",".join(f"{v:.6f}".rstrip("0").rstrip(".") for v in row) + "\n" for row in tab))
+
+
+def _bursty(start: float, dur: float) -> np.ndarray:
+    """The pattern of real stairs recordings of users past 1100: three samples 2 ms apart, then a gap,
+    on a millisecond clock; mean rate 103 Hz, median step 2 ms after de-duplication."""
+    period = np.array([0.0, 0.002, 0.004])
+    t = np.concatenate([start + 0.029 * k + period for k in range(int(dur / 0.029))])
+    return np.round(t, 3)
+
+
+def test_bursty_clock_converts_and_a_bad_clock_is_noted(tmp_path: Path, data_root: Path) -> None:
+    root = fx.make(tmp_path / "src")
+    ta, tg = _bursty(5.0, 3.0), _bursty(5.001, 3.0)
+    steps = np.diff(ta)
+    assert abs(np.median(steps) - 0.002) < 1e-9  # the edge of the old median check, which floating point decides
+    assert 100 < (len(ta) - 1) / (ta[-1] - ta[0]) < 110
+    _write(root / "16.Stair-down" / "1102_D_1.csv", ta, tg, 16)
+    # a recording whose clock is in milliseconds, not seconds: skipped with a note, nothing else stops
+    ms = np.round(np.arange(300) * 10.0 + 5000.0, 3)
+    _write(root / "0.Stand" / "1005_A_1.csv", ms, ms, 0)
+    fetch("kuhar", data_root, from_path=root, progress=False, log=lambda m: None)
+    card = convert("kuhar", data_root, progress=False, log=lambda m: None)
+    assert "1102" in card.subjects and "1005" not in card.subjects
+    assert {"1001", "1013", "1101"} <= set(card.subjects)
+    notes = card.completeness["notes"]
+    assert any(n.startswith("0.Stand/1005_A_1.csv: not converted, its clock cannot be trusted: accelerometer time "
+                            "(column 1): no two samples within 0.1 s") for n in notes), notes
+    df = imudata.open("kuhar", data_root).scan("imu").collect()
+    part = df.filter(pl.col("session") == "16-1102_D_1")
+    tgrid = 5.0 + part["t"].to_numpy()  # the grid starts at the first multiple of 10 ms, 5.00 s
+    assert len(part) == int(np.floor(tg[-1] * 100 + 1e-6)) - 500 + 1  # 5.00 s ... the last 10-ms tick
+    np.testing.assert_allclose(part.select(ACC).to_numpy(), fx.signal(16, "acc", tgrid), atol=0.01)
+    inside = tgrid >= tg[0]
+    np.testing.assert_allclose(part.select(GYRO).to_numpy()[inside], fx.signal(16, "gyro", tgrid[inside]), atol=0.01)
+    assert set(part["label"].to_list()) == {16}
+    # the physics line reports the source clock behind the 100 Hz grid: 29 ms per 3 samples = 9.667 ms
+    src = next(x for x in card.completeness["physics"] if "source clock before resampling" in x)
+    assert "mean step" in src and 9.0 < float(src.split("mean step ")[1].split(" ms")[0]) < 11.0
+
+
+def test_clock_judged_by_mean_rate() -> None:
+    assert kuhar.clock_problem(_bursty(5.0, 2.0)) is None
+    assert kuhar.clock_problem(np.arange(0, 2, 0.010)) is None
+    assert "mean rate 1000.0 Hz" in kuhar.clock_problem(np.arange(0, 2, 0.001))
+    assert "no two samples within 0.1 s" in kuhar.clock_problem(np.arange(0, 2000, 10.0))

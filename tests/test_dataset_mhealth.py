@@ -11,6 +11,7 @@ import pytest
 import imudata
 from imudata.acquire import fetch
 from imudata.convert import convert
+from imudata.datasets import mhealth
 from imudata.errors import FormatError
 from tests.fixtures import mhealth as fx
 
@@ -88,3 +89,46 @@ def test_space_separated_copy_and_bad_label(tmp_path: Path, data_root: Path) -> 
     fetch("mhealth", other, from_path=tree, progress=False, log=lambda m: None)
     with pytest.raises(FormatError, match=r"mHealth_subject2.log: line 5: label 13"):
         convert("mhealth", other, progress=False, log=lambda m: None)
+
+
+def _physical_log(seconds: float = 20.0, swap: bool = False, seed: int = 0) -> str:
+    """A log whose ankle and arm units turn about their x axis as a real body would: acceleration is
+    gravity in the turning frame, the gyroscope is the turn rate in deg/s, the magnetometer is a fixed
+    field seen from the turning frame (constant magnitude). ``swap`` writes gyro and mag the other way."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 50)
+    t = np.arange(n) / 50.0
+    # bursts of turning separated by still spells, as in daily activities
+    rate = np.where((t % 4) < 2, 1.5 * np.sin(2 * np.pi * 0.9 * t) + 0.8 * np.sin(2 * np.pi * 2.3 * t), 0.0)
+    theta = np.cumsum(rate) / 50.0  # rad
+    c, s = np.cos(theta), np.sin(theta)
+    acc = np.column_stack([np.zeros(n), 9.81 * s, 9.81 * c]) + 0.05 * rng.standard_normal((n, 3))
+    gyro = np.column_stack([np.degrees(rate), np.zeros(n), np.zeros(n)]) + 0.3 * rng.standard_normal((n, 3))
+    bx, by, bz = 0.3, 0.2, -0.4
+    mag = np.column_stack([np.full(n, bx), c * by + s * bz, -s * by + c * bz]) + 0.005 * rng.standard_normal((n, 3))
+    first, second = (mag, gyro) if swap else (gyro, mag)
+    unit = np.hstack([acc, first, second])
+    chest = np.hstack([acc, 0.1 * rng.standard_normal((n, 2))])
+    table = np.hstack([chest, unit, unit, np.ones((n, 1))])
+    return "".join("\t".join(f"{v:.6g}" for v in row[:23]) + f"\t{int(row[23])}\n" for row in table)
+
+
+def test_column_check_decides_gyro_and_mag(tmp_path: Path) -> None:
+    root = tmp_path / "MHEALTHDATASET"
+    root.mkdir()
+    (root / "mHealth_subject1.log").write_text(_physical_log())
+    (root / "mHealth_subject2.log").write_text(_physical_log(swap=True, seed=1))
+    notes = mhealth.plan(root).notes
+    checks = [n for n in notes if n.startswith("column check")]
+    assert len(checks) == 4, notes
+    for unit in ("left ankle", "right lower arm"):
+        one = next(n for n in checks if n.startswith(f"column check subject 1 (mHealth_subject1.log), {unit}:"))
+        two = next(n for n in checks if n.startswith(f"column check subject 2 (mHealth_subject2.log), {unit}:"))
+        assert one.endswith("consistent with the README"), one
+        assert "look SWAPPED" in two, two
+    assert "README gyroscope columns 9-11" in checks[0] and "README magnetometer columns 12-14" in checks[0]
+
+
+def test_card_says_the_column_assignment_is_unverified() -> None:
+    fact = mhealth.CARD.facts["column_assignment"]
+    assert "README's assignment, unverified" in fact and "swap" in fact

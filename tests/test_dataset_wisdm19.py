@@ -124,3 +124,24 @@ def test_real_arff_units_agree_with_the_card() -> None:
             gscale = imudata.registry.get("wisdm19").card.stream(f"{device}_gyro").channels[0].scale
             # rad/s: about 1 (pocket) to 4 (wrist) while walking/jogging; read as deg/s it would be < 0.1 rad/s
             assert 0.5 < np.median(res) * gscale < 10
+
+
+def test_real_arff_only_copy_says_why(tmp_path: Path, data_root: Path) -> None:
+    """The real copy holds arff_files/ only: the error carries the converter's own reason, the known
+    hashes confirm the .arff files are originals, and `info` shows the layout that would be read."""
+    from imudata import registry
+    from imudata.info import render, summary
+
+    src = realdata("wisdm")
+    said: list[str] = []
+    fetch("wisdm19", data_root, from_path=src, progress=False, log=said.append)
+    arffs = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.arff"))
+    assert arffs and all(f"wisdm19: {a}: matches the known original" in said for a in arffs)
+    assert "wisdm19: README.txt: no known hash" in said
+    with pytest.raises(FormatError, match=r"no subject data found under .*; missing from this copy: raw/ \(no raw "
+                                          r"sensor files; arff_files/ hold only window features\); expected the "
+                                          r"original layout shown by `imudata info wisdm19`"):
+        convert("wisdm19", data_root, progress=False, log=lambda m: None)
+    text = render(summary(registry.get("wisdm19"), data_root))
+    assert "expected original files:" in text
+    assert "raw/watch/gyro/data_<id>_gyro_watch.txt" in text

@@ -513,6 +513,7 @@ SPEC = DatasetSpec(
                 "again, or run `imudata fetch {id} --from /path/to/capture24.zip`."),
     )],
     marker="annotation-label-dictionary.csv",
+    layout=('P[0-9][0-9][0-9].csv.gz', 'P[0-9][0-9][0-9].csv', 'annotation-label-dictionary.csv'),
     plan=plan,
     read=read,
     aliases=("capture-24",),

@@ -139,6 +139,7 @@ SPEC = DatasetSpec(
               "http://har-dataset.org/lib/exe/fetch.php?media=wiki:dataset:daphnetfog:dataset_fog_release.zip"],
     )],
     marker="dataset/S01R02.txt",
+    layout=('dataset/S[0-9][0-9]R[0-9][0-9].txt',),
     plan=plan,
     read=read,
     aliases=("daphnet-fog",),

@@ -145,6 +145,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00256/data.zip"],
     )],
     marker="data/a01",
+    layout=('data/a[0-9][0-9]/p[0-9]*/s[0-9]*.txt',),
     plan=plan,
     read=read,
     hours=19 * 8 * 5 / 60,

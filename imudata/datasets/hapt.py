@@ -120,6 +120,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00341/HAPT%20Data%20Set.zip"],
     )],
     marker="RawData/labels.txt",
+    layout=('RawData/labels.txt', 'RawData/acc_exp*_user*.txt', 'RawData/gyro_exp*_user*.txt'),
     plan=plan,
     read=read,
     hours=6.2,

@@ -142,6 +142,7 @@ SPEC = DatasetSpec(
     card=CARD,
     sources=[Source(filename="harth.zip", urls=["https://archive.ics.uci.edu/static/public/779/harth.zip"])],
     marker="S006.csv",
+    layout=('S[0-9][0-9][0-9].csv',),
     plan=plan,
     read=read,
     hours=36.0,

@@ -262,6 +262,7 @@ SPEC = DatasetSpec(
         urls=["https://archive.ics.uci.edu/static/public/344/heterogeneity+activity+recognition.zip"],
     )],
     marker="Phones_accelerometer.csv",
+    layout=('Phones_accelerometer.csv', 'Phones_gyroscope.csv', 'Watch_accelerometer.csv', 'Watch_gyroscope.csv'),
     plan=plan,
     read=read,
     hours=None,

@@ -11,6 +11,7 @@ the order above is the real one. One session per file; label 0 is stored as null
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Iterator
@@ -96,6 +97,14 @@ CARD = DatasetCard(
                      "conversion writes the p99 gyroscope magnitude while running (label 11) into the notes of "
                      "dataset.json so it can be judged (hundreds of deg/s is plausible, single digits is not).",
         "mag_unit": "README says 'local' units: kept as recorded, unit 'a.u.'.",
+        "column_assignment": "gyroscope = columns 9-11 / 18-20 and magnetometer = 12-14 / 21-23 is the README's "
+                             "assignment, unverified on full logs (none were available). A dozen real at-rest rows of "
+                             "subject 1 suggest a swap: the README's 'gyroscope' magnitude stays at 1.09-1.11 for 3-4 "
+                             "samples at a time while the 'magnetometer' magnitude swings 0.5-3.9 within 0.2 s, which "
+                             "no magnetometer does. Every conversion decides it per subject and unit with two physics "
+                             "tests written to the completeness notes: the magnetometer's magnitude must be nearly "
+                             "constant within 1-s windows, and the gyroscope's integral must follow the tilt change "
+                             "of the accelerometer's gravity direction.",
         "ecg_unit": "mV per the README.",
         "placement": "chest; right lower arm (stored as rightwrist); left ankle (README and paper).",
         "labels": "column 24, ids 1-12 as in the README; 0 (null class, the majority of rows) is stored as null.",
@@ -116,8 +125,9 @@ def plan(root: Path) -> Plan:
     notes = []
     gyro_cols = [8, 9, 10, 17, 18, 19]
     mags = []
-    for name in subjects.values():
+    for subj, name in sorted(subjects.items(), key=lambda kv: int(kv[0])):
         arr = _load(root / name)
+        notes += column_check(arr, f"subject {subj} ({name})")
         run = arr[arr[:, 23] == 11]
         if len(run):
             mags.append(np.concatenate([np.linalg.norm(run[:, gyro_cols[:3]], axis=1),
@@ -129,6 +139,68 @@ def plan(root: Path) -> Plan:
         notes.append(f"gyroscope |ω| p99 while running (label 11): {p99:.3g} source units "
                      f"({p99 * DEG:.3g} rad/s if deg/s): {verdict}")
     return Plan(subjects=subjects, missing=missing, notes=notes)
+
+
+#: 0-based columns of each unit with a gyroscope: (acc, README gyroscope, README magnetometer)
+UNITS = {"left ankle": (5, 8, 11), "right lower arm": (14, 17, 20)}
+_WIN = 50  # 1 s
+
+
+def _mag_variation(v: np.ndarray) -> float:
+    """Median over 1-s windows of std(|v|) / mean(|v|): near 0 for a magnetometer in a steady field
+    however the unit turns, large for a gyroscope whenever it turns."""
+    mag = np.linalg.norm(v, axis=1)
+    n = len(mag) // _WIN
+    if n == 0:
+        return math.nan
+    m = mag[: n * _WIN].reshape(n, _WIN)
+    mean = m.mean(axis=1)
+    ok = mean > 0
+    return float(np.median(m.std(axis=1)[ok] / mean[ok])) if ok.any() else math.nan
+
+
+def _tilt_correlation(acc: np.ndarray, rate: np.ndarray) -> float:
+    """Correlation over 0.5-s steps between the tilt change of the gravity direction (accelerometer
+    means) and the integral of |rate| in deg/s; high for a gyroscope, near 0 for a magnetometer."""
+    w = _WIN // 2
+    n = len(acc) // w
+    if n < 4:
+        return math.nan
+    g = acc[: n * w].reshape(n, w, 3).mean(axis=1)
+    u = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    tilt = np.arccos(np.clip((u[1:] * u[:-1]).sum(axis=1), -1.0, 1.0))
+    turn = np.linalg.norm(rate[: n * w], axis=1).reshape(n, w).sum(axis=1) * DEG / RATE
+    turn = 0.5 * (turn[1:] + turn[:-1])  # the rotation between the two window centres, approximately
+    if tilt.std() == 0 or turn.std() == 0:
+        return math.nan
+    return float(np.corrcoef(tilt, turn)[0, 1])
+
+
+def column_check(arr: np.ndarray, what: str) -> list[str]:
+    """Which of the README's gyroscope and magnetometer columns behave like a gyroscope (one note per unit).
+
+    A magnetometer's magnitude is nearly constant under rotation; a gyroscope's integral follows the
+    orientation change seen by the accelerometer. A dozen real rows of subject 1 suggested the
+    README's two triads may be swapped; this decides it on every full log converted.
+    """
+    notes = []
+    for unit, (a, g, m) in UNITS.items():
+        acc, gy, mg = arr[:, a:a + 3], arr[:, g:g + 3], arr[:, m:m + 3]
+        vg, vm = _mag_variation(gy), _mag_variation(mg)
+        cg, cm = _tilt_correlation(acc, gy), _tilt_correlation(acc, mg)
+        if any(math.isnan(x) for x in (vg, vm, cg, cm)):
+            verdict = "undecided (too few samples or no movement)"
+        elif vm < vg and cg > cm:
+            verdict = "consistent with the README"
+        elif vg < vm and cm > cg:
+            verdict = ("the README's columns look SWAPPED: its magnetometer columns behave like a gyroscope; "
+                       "the stored channels follow the README")
+        else:
+            verdict = "undecided (the two tests disagree)"
+        notes.append(f"column check {what}, {unit}: README gyroscope columns {g + 1}-{g + 3}: |v| varies "
+                     f"{vg:.1%} within 1-s windows, its integral correlates {cg:.2f} with the accelerometer's "
+                     f"tilt change; README magnetometer columns {m + 1}-{m + 3}: {vm:.1%}, {cm:.2f}: {verdict}")
+    return notes
 
 
 def _load(path: Path) -> np.ndarray:
@@ -164,6 +236,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00319/MHEALTHDATASET.zip"],
     )],
     marker="mHealth_subject1.log",
+    layout=('mHealth_subject*.log',),
     plan=plan,
     read=read,
     hours=6.7,  # about 1.2 million rows at 50 Hz (reported, not measured)

@@ -206,6 +206,7 @@ SPEC = DatasetSpec(
                urls=["https://github.com/mmalekzadeh/motion-sense/raw/master/data/data_subjects_info.csv"]),
     ],
     marker=FOLDER,
+    layout=('A_DeviceMotion_data/*_*/sub_*.csv',),
     plan=plan,
     read=read,
     hours=8.0,  # estimate: 409,251 rows in 72 long trials of the real subset; 9 long + 6 short trials x 24

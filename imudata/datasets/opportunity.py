@@ -340,6 +340,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00226/OpportunityUCIDataset.zip"],
     )],
     marker="dataset/column_names.txt",
+    layout=('dataset/column_names.txt', 'dataset/S*-ADL*.dat', 'dataset/S*-Drill.dat'),
     plan=plan,
     read=read,
     hours=6.0,  # about 6 h of recordings (4 subjects x 6 runs; documentation)

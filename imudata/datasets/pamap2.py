@@ -240,6 +240,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00231/PAMAP2_Dataset.zip"],
     )],
     marker="Protocol",
+    layout=('Protocol/subject*.dat', 'Optional/subject*.dat'),
     plan=plan,
     read=read,
     hours=10.7,

@@ -323,6 +323,7 @@ SPEC = DatasetSpec(
         keep_nested=("*_csv.zip",),
     )],
     marker="proband1/data",
+    layout=('proband*/data/*_*_csv.zip', 'proband*/data/*_*_csv'),
     plan=plan,
     read=read,
     hours=18.0,  # about 10 minutes per activity (jumping less) x 8 x 15 probands (authors' page)

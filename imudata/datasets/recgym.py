@@ -219,6 +219,7 @@ SPEC = DatasetSpec(
               "recgym:+gym+workouts+recognition+dataset+with+imu+and+capacitive+sensor-7.zip"],
     )],
     marker=FILE,
+    layout=('RecGym.csv',),
     plan=plan,
     read=read,
     hours=50.0,

@@ -199,6 +199,7 @@ SPEC = DatasetSpec(
                 f"`imudata fetch {{id}} --from FOLDER`, where FOLDER contains DataSet/Participant_1.csv."),
     )],
     marker="DataSet",
+    layout=('DataSet/Participant_*.csv',),
     plan=plan,
     read=read,
     hours=7 * 3.5 * 10 / 60,

@@ -253,6 +253,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00240/UCI%20HAR%20Dataset.zip"],
     )],
     marker="activity_labels.txt",
+    layout=('activity_labels.txt', 'train/Inertial Signals/*_train.txt', 'test/Inertial Signals/*_test.txt'),
     plan=plan,
     read=read,
     aliases=("uci-har",),

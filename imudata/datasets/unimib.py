@@ -190,6 +190,7 @@ SPEC = DatasetSpec(
         urls=["https://www.dropbox.com/s/x2fpfqj0bpf8ep6/UniMiB-SHAR.zip?dl=1"],
     )],
     marker="data/acc_labels.mat",
+    layout=('data/acc_labels.mat', 'data/acc_data.mat'),
     aliases=("unimib-shar",),
     plan=plan,
     read=read,

@@ -11,10 +11,16 @@ Each MAT file (MATLAB v5, ``scipy.io.loadmat``) holds one trial as top-level var
 (misspelt ``activity_numbr`` in subject 13's files), ``trial``, ``sensor_location``,
 ``sensor_orientation`` (all character arrays, numbers included) and ``sensor_readings``: N x 6 doubles,
 acc x/y/z in g then gyro x/y/z in deg/s, 100 Hz, no timestamps. One MotionNode IMU on the front right
-hip. One session per trial; the label is the activity number, checked against the file name.
+hip. One session per trial; subject, activity and trial come from the path ``Subject<s>/a<m>t<n>.mat``
+(the release's organising key). The ``subject``, ``activity_number`` and ``trial`` variables are
+compared with it and every contradiction is recorded in the completeness notes, never fatal: in the
+real release ``Subject3/a8t5.mat`` says trial 4 and ``Subject5/a8t3.mat`` says trial 2, each a copy
+of the previous trial file's metadata over different samples. Some files (``Subject3/a1t3-5``) carry
+an extra ``comments`` variable (``'indoor'``), copied into the notes.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +38,7 @@ N_SUBJECTS, N_ACTIVITIES, N_TRIALS = 14, 12, 5
 _FILE = re.compile(r"^a(\d+)t(\d+)\.mat$")
 _SUBJECT = re.compile(r"^Subject(\d+)$")
 _ACTIVITY_KEYS = ("activity_number", "activity_numbr")  # the second: subject 13's files
+_META_KEYS = ("subject", "activity", "trial", *_ACTIVITY_KEYS)
 
 LABELS = labels_from([
     (1, "Walking Forward", "walking forward in a straight line"),
@@ -66,16 +73,19 @@ CARD = DatasetCard(
                 "6-axis IMU (accelerometer and gyroscope) on the front right hip at 100 Hz.",
     streams=[Stream("imu", RATE, _ACC + _GYRO, "MotionNode IMU on the front right hip, 100 Hz")],
     labels=LABELS,
-    converter_version="1",
+    converter_version="2",
     facts={
         "rate": "100 Hz from the Readme (and the authors' displayData_*.m scripts); no timestamps, t = row / 100.",
         "acc_unit": "g per the Readme (column order acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z); gravity included; "
                     "range ±6 g.",
         "gyro_unit": "deg/s ('dps') per the Readme, scale π/180; range ±500 °/s.",
         "placement": "front right hip (Readme / paper); the MotionNode magnetometer is not in the files.",
-        "labels": "one activity per trial file, from the 'activity_number' variable (subject 13: 'activity_numbr'); "
-                  "it must equal m in the file name a<m>t<n>.mat. No null class. Label texts paraphrase the activity "
-                  "descriptions of the paper.",
+        "labels": "one activity per trial file, the m of the file name a<m>t<n>.mat (the release's organising key). "
+                  "The 'activity_number' variable (subject 13: 'activity_numbr'), 'trial' and 'subject' are compared "
+                  "with the path and each contradiction is a completeness note, not an error: a scan of the 720 real "
+                  "files of subjects 1-12 found every activity number equal to the file name's, and two files whose "
+                  "'trial' repeats the previous trial's (Subject3/a8t5.mat says 4, Subject5/a8t3.mat says 2). "
+                  "No null class. Label texts paraphrase the activity descriptions of the paper.",
         "sessions": "one session per trial file, named a<m>t<n>; trials are never joined.",
         "subjects": "number in the SubjectN folder name; age, height and weight (as stored, unit-less strings) are "
                     "copied into the completeness notes.",
@@ -106,21 +116,6 @@ def _load(path: Path, **kw: Any) -> dict[str, Any]:
         raise FormatError(f"{path}: a MATLAB v7.3 file; USC-HAD files are MATLAB v5 ({exc})") from exc
     except Exception as exc:  # MatReadError, ValueError, OSError from a damaged file
         raise FormatError(f"{path}: not a readable MAT file ({type(exc).__name__}: {exc})") from exc
-
-
-def _activity_number(mat: dict[str, Any], path: Path) -> int:
-    for key in _ACTIVITY_KEYS:
-        if key in mat:
-            try:
-                text = _text(mat[key])
-                value = float(text)
-            except ValueError as exc:
-                raise FormatError(f"{path}: variable {key!r} is {mat[key]!r}, expected an activity number") from exc
-            if not value.is_integer():
-                raise FormatError(f"{path}: variable {key!r} is {text!r}, expected a whole activity number")
-            return int(value)
-    keys = sorted(k for k in mat if not k.startswith("__"))
-    raise FormatError(f"{path}: no 'activity_number' (or 'activity_numbr') variable; variables: {keys}")
 
 
 def plan(root: Path) -> Plan:
@@ -156,16 +151,69 @@ def plan(root: Path) -> Plan:
                 except ValueError:
                     fields.append(f"{key} (unreadable)")
         notes.append(f"subject {subj} ({Path(trials[0][2]).name}): " + ", ".join(fields))
+    notes += metadata_notes(root, subjects)
     return Plan(subjects=subjects, missing=missing, notes=notes)
+
+
+def _meta(mat: dict[str, Any], key: str) -> str | None:
+    """A metadata variable as text, None when absent, '(unreadable)' when not text or a number."""
+    if key not in mat:
+        return None
+    try:
+        return _text(mat[key])
+    except ValueError:
+        return "(unreadable)"
+
+
+def _number(text: str | None) -> int | None:
+    try:
+        value = float(text) if text is not None else math.nan
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
+def metadata_notes(root: Path, subjects: dict[str, list[tuple[int, int, str]]]) -> list[str]:
+    """One note per trial file whose metadata contradict its name or path, and per ``comments`` variable.
+
+    The file name ``Subject<s>/a<m>t<n>.mat`` is the release's organising key and decides subject,
+    activity and trial; the variables inside are only compared with it. (In the real release
+    ``Subject3/a8t5.mat`` and ``Subject5/a8t3.mat`` carry the ``trial`` of the previous trial file
+    while their samples differ.) A contradiction is recorded, never fatal.
+    """
+    notes: list[str] = []
+    seen: dict[tuple, str] = {}
+    for subj, trials in sorted(subjects.items(), key=lambda kv: int(kv[0])):
+        for m, n, rel in trials:
+            mat = _load(root / rel, variable_names=[*_META_KEYS, "comments"])
+            key = next((k for k in _ACTIVITY_KEYS if k in mat), None)
+            values = {"subject": _meta(mat, "subject"), "trial": _meta(mat, "trial"),
+                      "activity": _meta(mat, "activity"), "activity number": _meta(mat, key) if key else None}
+            wanted = {"subject": int(subj), "activity number": m, "trial": n}
+            problems = []
+            if key is None:
+                problems.append("no 'activity_number' (or 'activity_numbr') variable")
+            for name, want in wanted.items():
+                got = values[name]
+                if got is not None and _number(got) != want:
+                    what = "folder" if name == "subject" else "file name"
+                    problems.append(f"{name} {got} in the file, but the {what} says {want}")
+            meta_key = (subj, values["activity"], values["activity number"], values["trial"])
+            twin = seen.setdefault(meta_key, rel)
+            if problems:
+                also = f"; its metadata equal those of {twin}" if twin != rel else ""
+                notes.append(f"{rel}: " + "; ".join(problems) + f"{also}; the file name decides "
+                             f"(subject {subj}, activity {m}, trial {n})")
+            comments = _meta(mat, "comments")
+            if comments is not None:
+                notes.append(f"{rel}: comments {comments!r}")
+    return notes
 
 
 def read(root: Path, subject: str, unit: list[tuple[int, int, str]]) -> Iterator[Session]:
     for m, n, rel in sorted(unit):
         path = root / rel
         mat = _load(path)
-        act = _activity_number(mat, path)
-        if act != m:
-            raise FormatError(f"{path}: activity number {act} in the file, but the file name says activity {m}")
         if "sensor_readings" not in mat:
             raise FormatError(f"{path}: no 'sensor_readings' variable")
         data = np.asarray(mat["sensor_readings"])
@@ -181,6 +229,7 @@ SPEC = DatasetSpec(
     card=CARD,
     sources=[Source(filename="USC-HAD.zip", urls=["https://sipi.usc.edu/had/USC-HAD.zip"])],
     marker="Subject1",
+    layout=('Subject*/a*t*.mat',),
     plan=plan,
     read=read,
     aliases=("usc-had",),

@@ -557,6 +557,7 @@ SPEC = DatasetSpec(
         Source(filename=DATA_FILE, urls=[SCIEBO_URL], keep_nested=("S*_E4_Data.zip",)),
     ],
     marker="wesad_readme.pdf",
+    layout=('wesad_readme.pdf', 'S*/S*.pkl', 'S*/S*_E4_Data.zip'),
     plan=plan,
     read=read,
     hours=25.0,  # 15 subjects x about 100 min of synchronised recording (S2: 6,079 s)

@@ -192,6 +192,7 @@ SPEC = DatasetSpec(
         urls=["https://www.cis.fordham.edu/wisdm/includes/datasets/latest/WISDM_ar_latest.tar.gz"],
     )],
     marker=RAW,
+    layout=('WISDM_ar_v1.1_raw.txt',),
     aliases=("wisdm-v1.1",),
     plan=plan,
     read=read,

@@ -252,6 +252,7 @@ SPEC = DatasetSpec(
               "https://archive.ics.uci.edu/ml/machine-learning-databases/00507/wisdm-dataset.zip"],
     )],
     marker="activity_key.txt",
+    layout=('activity_key.txt', 'raw/*/*/data_*_*_*.txt', 'arff_files/*/*/data_*_*_*.arff'),
     aliases=("wisdm-2019",),
     plan=plan,
     read=read,
