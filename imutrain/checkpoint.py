@@ -179,10 +179,10 @@ def candidates(folder: Path) -> tuple[list[Path], list[str]]:
     return found, notes
 
 
-# numpy array reconstruction only (no callables): RNG states of checkpoints written before the
-# RNG was stored as tensors hold numpy arrays; these three globals rebuild arrays and nothing else
+# numpy array reconstruction only: the numpy RNG state of checkpoints written before RNG states were
+# stored as tensors is a uint32 array; these globals rebuild such an array and nothing else
 _MULTIARRAY = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-_NUMPY_ARRAYS = [np.ndarray, np.dtype, _MULTIARRAY._reconstruct]
+_NUMPY_ARRAYS = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), _MULTIARRAY._reconstruct]
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -192,8 +192,8 @@ def _read_state(path: Path) -> dict[str, Any]:
         with torch.serialization.safe_globals(_NUMPY_ARRAYS):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        m = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f"it names the Python callable {m.group(1)}" if m else str(exc).strip().splitlines()[0][:200]
+        m = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it names the Python object {m.group(1)}" if m else "it holds objects other than tensors and plain data"
         raise CheckpointError(f"{path}: refused, not plain training state ({what}); nothing in it was run") from None
     except Exception as exc:  # truncated zip, bad magic number, EOF ...
         raise CheckpointError(f"{path}: unreadable ({type(exc).__name__}: {str(exc).strip()[:200]})") from None
