@@ -65,7 +65,11 @@ def save_weights(path: Path, sd: dict[str, torch.Tensor], metadata: dict[str, st
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
+    """Tensors of a safetensors file (no code runs); CheckpointError naming the file when unreadable."""
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # header too short or not JSON, data cut off, not a file ...
+        raise CheckpointError(f"{path}: unreadable ({type(exc).__name__}: {str(exc).strip()[:200]})") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -140,7 +144,7 @@ def save(folder: Path, step: int, model_sd: dict[str, torch.Tensor], state: dict
     ptr = ck / ".latest.tmp"
     ptr.write_text(name)
     os.replace(ptr, ck / "latest")
-    done = sorted(p for p in ck.glob("step_*") if p.is_dir())
+    done = sorted((p for p in ck.glob("step_*") if p.is_dir() and step_of(p) is not None), key=step_of)  # type: ignore[arg-type]
     for old in done[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -234,11 +238,7 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str,
         want = digests.get(f) if isinstance(digests, dict) else None
         if want is not None and sha256(path / f) != want:
             raise CheckpointError(f"{path / f}: SHA-256 differs from the one in meta.json (the file is damaged)")
-    try:
-        sd = load_weights(path / "model.safetensors")
-    except Exception as exc:
-        raise CheckpointError(f"{path / 'model.safetensors'}: unreadable ({type(exc).__name__}: "
-                              f"{str(exc).strip()[:200]})") from None
+    sd = load_weights(path / "model.safetensors")
     bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path / 'model.safetensors'}: non-finite weights in {bad[:3]}")

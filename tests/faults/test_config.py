@@ -130,3 +130,22 @@ def test_run_folder_config_yaml_damaged(tmp_path):
     (run / "config.yaml").write_text("model:\n  d_model: [\n")
     out = _refused(_cli("eval", str(run), "--manifest", str(Path(tmp_path) / "m.yaml")), str(run / "config.yaml"))
     assert "not valid YAML" in out
+
+
+@pytest.mark.parametrize("cmd", ["eval", "align-init"])
+def test_damaged_final_weights_exit_2(tmp_path, cmd):
+    """A run folder's final model.safetensors cut short: eval (or align --init from it) names the file, exit 2."""
+    run = tmp_path / "run"
+    (run / "pretrain").mkdir(parents=True)
+    config.dump(config.load("tiny"), run / "config.yaml")
+    (run / "pretrain" / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": ")
+    if cmd == "eval":
+        res = _cli("eval", str(run), "--manifest", str(tmp_path / "m.yaml"), "--device", "cpu")
+        _refused(res, str(run / "pretrain" / "model.safetensors"), "unreadable")
+    else:
+        from imutrain import train
+        from imutrain.checkpoint import CheckpointError
+        from imutrain.model import TSFM
+
+        with pytest.raises(CheckpointError, match="pretrain/model.safetensors: unreadable"):
+            train.init_from(TSFM(config.load("tiny").model), run, lambda m: None)
