@@ -206,8 +206,16 @@ def _read_state(path: Path) -> dict[str, Any]:
     for key in ("optimizer", "scheduler", "sampler", "rng"):
         if key not in state:
             raise CheckpointError(f"{path}: no {key!r} entry (has {sorted(map(str, state))})")
-    if not isinstance(state["sampler"], dict) or not isinstance(state["sampler"].get("step"), int):
+    for key in ("optimizer", "scheduler", "sampler"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"{path}: {key!r} is a {type(state[key]).__name__}, expected a dict")
+    if not isinstance(state["sampler"].get("step"), int):
         raise CheckpointError(f"{path}: sampler has no integer 'step'")
+    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+    if not rngs or not all(isinstance(r, dict) and {"python", "numpy", "torch"} <= set(r) for r in rngs):
+        raise CheckpointError(f"{path}: 'rng' is not the python/numpy/torch generator states of each rank")
+    if state.get("bank") is not None and not isinstance(state["bank"], dict):
+        raise CheckpointError(f"{path}: 'bank' is a {type(state['bank']).__name__}, expected a dict")
     return state
 
 

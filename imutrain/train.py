@@ -406,12 +406,16 @@ def resume_from(stage_dir: Path, stage: str, model: TSFM, opt, sched, bank, di, 
         say(f"[{stage}] --resume: no checkpoint in {stage_dir}/checkpoints, starting at step 0")
         return 0
     ck, sd, state, _meta = found
-    model.load_state_dict(sd)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    if bank is not None and state.get("bank"):
-        bank.load_state_dict(state["bank"])
-    checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
+    try:
+        model.load_state_dict(sd)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if bank is not None and state.get("bank"):
+            bank.load_state_dict(state["bank"])
+        checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise checkpoint.CheckpointError(f"{ck / 'state.pt'}: verified but could not be applied to this run "
+                                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
     start = int(state["sampler"]["step"])
     if state["sampler"].get("world_size", di.world_size) != di.world_size:
         say(f"[{stage}] resuming with world size {di.world_size} (was {state['sampler']['world_size']}): "

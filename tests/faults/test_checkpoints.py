@@ -182,6 +182,20 @@ def _state_is_list(ck: Path) -> None:
     _reseal(ck)
 
 
+def _optimizer_is_list(ck: Path) -> None:
+    state = torch.load(ck / "state.pt", weights_only=True)
+    state["optimizer"] = [1, 2]
+    torch.save(state, ck / "state.pt")
+    _reseal(ck)
+
+
+def _rng_missing_numpy(ck: Path) -> None:
+    state = torch.load(ck / "state.pt", weights_only=True)
+    del state["rng"]["numpy"]
+    torch.save(state, ck / "state.pt")
+    _reseal(ck)
+
+
 def _meta_step(ck: Path) -> None:
     meta = json.loads((ck / "meta.json").read_text())
     meta["step"] = 7
@@ -211,6 +225,8 @@ DAMAGE = {
     "state-empty-no-digest": (lambda ck: (_no_digests(ck), (ck / "state.pt").write_bytes(b"")), "state.pt", "unreadable"),
     "state-no-optimizer": (_drop_optimizer, "state.pt", "no 'optimizer' entry"),
     "state-not-a-dict": (_state_is_list, "state.pt", "expected a dict"),
+    "state-optimizer-a-list": (_optimizer_is_list, "state.pt", "'optimizer' is a list, expected a dict"),
+    "state-rng-incomplete": (_rng_missing_numpy, "state.pt", "'rng' is not the python/numpy/torch"),
     "meta-truncated": (lambda ck: _truncate(ck / "meta.json"), "meta.json", "not valid JSON"),
     "meta-missing": (lambda ck: (ck / "meta.json").unlink(), "meta.json", "missing"),
     "meta-wrong-step": (_meta_step, "meta.json", "does not match the folder name"),
