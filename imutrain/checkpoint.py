@@ -144,7 +144,8 @@ def save(folder: Path, step: int, model_sd: dict[str, torch.Tensor], state: dict
     ptr = ck / ".latest.tmp"
     ptr.write_text(name)
     os.replace(ptr, ck / "latest")
-    done = sorted((p for p in ck.glob("step_*") if p.is_dir() and step_of(p) is not None), key=step_of)  # type: ignore[arg-type]
+    done = sorted((p for p in ck.glob("step_*") if p.is_dir() and step_of(p) is not None),
+                  key=lambda p: step_of(p) or 0)
     for old in done[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final

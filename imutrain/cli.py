@@ -163,8 +163,8 @@ def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/a
     from . import evaluate
 
     dest = out or (run / f"eval-{manifest.stem}{'-untrained' if untrained else ''}")
-    _run(lambda: evaluate.evaluate(run, manifest, root=root, device=check_device(device), stage=stage, untrained=untrained,
-                                   finetune=not no_finetune, probe=not no_probe, out=dest,
+    _run(lambda: evaluate.evaluate(run, manifest, root=root, device=check_device(device), stage=stage,
+                                   untrained=untrained, finetune=not no_finetune, probe=not no_probe, out=dest,
                                    log=lambda m: typer.echo(m, err=True)))
     typer.echo((dest / "results.md").read_text())
     typer.echo(f"written: {dest / 'results.json'}, {dest / 'results.md'}", err=True)
