@@ -353,4 +353,10 @@ def load(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe
 
 
 def dump(recipe: Recipe, path: Path) -> None:
-    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    """Write the resolved recipe through a temporary file, so a crash never leaves half a config.yaml."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
