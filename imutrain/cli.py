@@ -31,7 +31,8 @@ Typical session (CPU, the demo manifest on the real-data samples):
 \b
 Multi-GPU / multi-node: torchrun --nproc-per-node 8 -m imutrain.cli pretrain ... (same flags).
 Recipes: `imutrain recipes`; override any value with --set key=value.
-Exit codes: 2 bad input (recipe, manifest, split leak), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
+Exit codes: 2 bad input (recipe, --set, --device, manifest, split leak, occupied run folder,
+no checkpoint that verifies on --resume), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
 """
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
@@ -42,6 +43,33 @@ RootOpt = typer.Option(None, "--root", help="imudata root holding the converted 
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available).")
 
 
+class DeviceError(ValueError):
+    """--device names no device this machine has."""
+
+
+def check_device(device: Optional[str]) -> Optional[str]:
+    """``device`` when this machine has it (None: the default choice); DeviceError saying what exists."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"--device {device!r}: not a device name; use cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return device
+    if dev.type != "cuda":
+        raise DeviceError(f"--device {device}: only cpu, cuda or cuda:N are supported")
+    if not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise DeviceError(f"--device {device}: CUDA is not available ({why}); use --device cpu")
+    n = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= n:
+        raise DeviceError(f"--device {device}: only {n} CUDA device(s) visible (cuda:0 to cuda:{n - 1})")
+    return device
+
+
 def _err(msg: str, code: int = 1) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
@@ -50,7 +78,7 @@ def _err(msg: str, code: int = 1) -> None:
 def _run(fn):
     if os.environ.get("IMUTRAIN_TRACEBACK"):
         return fn()
-    from .checkpoint import NonFiniteLoss
+    from .checkpoint import CheckpointError, NonFiniteLoss
     from .config import ConfigError
     from .data import ManifestDataError, SplitLeakError
     from .train import RunFolderError
@@ -59,7 +87,8 @@ def _run(fn):
         return fn()
     except NonFiniteLoss as exc:
         _err(str(exc), 3)
-    except (ConfigError, SplitLeakError, ManifestDataError, RunFolderError, FileNotFoundError) as exc:
+    except (ConfigError, DeviceError, CheckpointError, SplitLeakError, ManifestDataError, RunFolderError,
+            FileNotFoundError) as exc:
         _err(str(exc), 2)
     except Exception as exc:  # imudata's errors (manifest, dataset not found) name their remedy
         if type(exc).__module__.startswith("imudata"):
@@ -89,10 +118,12 @@ def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) 
     """
     from . import train
 
-    r = _recipe(recipe, set_)
-    run_dir = out or _default_out(manifest, r.name)
-    res = _run(lambda: train.train("pretrain", manifest, r, run_dir, root=root, resume=resume, device=device,
-                                   progress=not quiet, log=lambda m: typer.echo(m, err=True)))
+    def go():
+        r = _recipe(recipe, set_)
+        return train.train("pretrain", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
+                           device=check_device(device), progress=not quiet, log=lambda m: typer.echo(m, err=True))
+
+    res = _run(go)
     typer.echo(f"pretrain done: {res.steps} steps, final loss {res.final_loss:.4f}; weights {res.weights}")
 
 
@@ -109,10 +140,13 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
     """
     from . import train
 
-    r = _recipe(recipe, set_)
-    run_dir = out or _default_out(manifest, r.name)
-    res = _run(lambda: train.train("align", manifest, r, run_dir, root=root, resume=resume, init=init, device=device,
-                                   progress=not quiet, log=lambda m: typer.echo(m, err=True)))
+    def go():
+        r = _recipe(recipe, set_)
+        return train.train("align", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
+                           init=init, device=check_device(device), progress=not quiet,
+                           log=lambda m: typer.echo(m, err=True))
+
+    res = _run(go)
     typer.echo(f"align done: {res.steps} steps, final loss {res.final_loss:.4f}; val {res.val}; weights {res.weights}")
 
 
@@ -129,8 +163,8 @@ def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/a
     from . import evaluate
 
     dest = out or (run / f"eval-{manifest.stem}{'-untrained' if untrained else ''}")
-    _run(lambda: evaluate.evaluate(run, manifest, root=root, device=device, stage=stage, untrained=untrained,
-                                   finetune=not no_finetune, probe=not no_probe, out=dest,
+    _run(lambda: evaluate.evaluate(run, manifest, root=root, device=check_device(device), stage=stage,
+                                   untrained=untrained, finetune=not no_finetune, probe=not no_probe, out=dest,
                                    log=lambda m: typer.echo(m, err=True)))
     typer.echo((dest / "results.md").read_text())
     typer.echo(f"written: {dest / 'results.json'}, {dest / 'results.md'}", err=True)
@@ -144,10 +178,10 @@ def recipes(name: Optional[str] = typer.Argument(None, help="Show one recipe ful
     if name:
         import yaml
 
-        typer.echo(yaml.safe_dump(config.load(name).to_dict(), sort_keys=False))
+        typer.echo(yaml.safe_dump(_run(lambda: config.load(name)).to_dict(), sort_keys=False))
         return
     for p in sorted(config.recipes_dir().glob("*.yaml")):
-        r = config.load(p)
+        r = _run(lambda: config.load(p))
         typer.echo(f"{p.stem:12s} d={r.model.d_model} blocks={r.model.n_blocks} heads={r.model.n_heads} "
                    f"pretrain={r.pretrain.steps} align={r.align.steps} steps, batch {r.data.batch_size}")
 

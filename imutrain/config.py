@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -17,6 +19,32 @@ import yaml
 
 class ConfigError(ValueError):
     """A recipe has unknown keys, wrong types or inconsistent values (all listed in the message)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with the numbers of YAML 1.2 / JSON: ``1e8`` and ``3E-4`` are floats (YAML 1.1, PyYAML's
+    default, reads an exponent without a dot as a string)."""
+
+
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$|[-+]?\.(?:inf|Inf|INF)$|\.(?:nan|NaN|NAN)$")
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _first in list("-+.0123456789"):
+    _Loader.yaml_implicit_resolvers.setdefault(_first, [])
+    _Loader.yaml_implicit_resolvers[_first] = [(tag, rx) for tag, rx in _Loader.yaml_implicit_resolvers[_first]
+                                               if tag != "tag:yaml.org,2002:float"]
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text (a recipe file or an override value) with 1.2 numbers; ConfigError naming ``where``
+    and the line on a syntax error."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}:{at}: not valid YAML ({problem})") from None
 
 
 @dataclass
@@ -197,7 +225,10 @@ def _coerce(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
         return value
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            if math.isfinite(value):
+                return float(value)
+            problems.append(f"{path}: expected a finite number, got {value!r}")
+            return value
         problems.append(f"{path}: expected a number, got {value!r}")
         return value
     if tp is str:
@@ -241,9 +272,16 @@ def _validate(r: Recipe) -> list[str]:
     lo, hi = r.data.patch_scale_range
     if not 0 < lo <= hi:
         p.append("data.patch_scale_range must be [lo, hi] with 0 < lo <= hi")
+    if r.data.num_workers < 0:
+        p.append("data.num_workers must be >= 0")
     for name, st in (("pretrain", r.pretrain), ("align", r.align)):
         if st.steps < 1:
             p.append(f"{name}.steps must be >= 1")
+        for every in ("val_every", "save_every", "log_every"):
+            if getattr(st, every) < 1:
+                p.append(f"{name}.{every} must be >= 1 (got {getattr(st, every)})")
+        if st.optim.lr <= 0:
+            p.append(f"{name}.optim.lr must be > 0 (got {st.optim.lr})")
         if st.optim.warmup_steps >= st.steps and st.steps > 1:
             p.append(f"{name}.optim.warmup_steps must be below {name}.steps")
     if not 0 < r.pretrain.mask_ratio < 1:
@@ -256,13 +294,20 @@ def _validate(r: Recipe) -> list[str]:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], value read as YAML with 1.2 numbers)."""
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not key=value (e.g. pretrain.steps=200)")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"override {item!r}: {key.strip()!r} is not a dotted key (e.g. pretrain.optim.lr)")
+    return keys, parse_yaml(raw, f"override {item!r}")
 
 
-def from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Recipe:
+def from_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "recipe") -> Recipe:
+    """A validated recipe from parsed YAML plus ``key=value`` overrides; ConfigError lists every problem."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections (model, data, ...), got a {type(data).__name__}")
     data = json.loads(json.dumps(data or {}))  # deep copy
     for item in overrides or []:
         keys, value = parse_override(item)
@@ -277,7 +322,8 @@ def from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Recip
     if not problems:
         problems += _validate(recipe)
     if problems:
-        raise ConfigError("invalid recipe:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(f"invalid recipe ({source}{' with --set overrides' if overrides else ''}):\n  - "
+                          + "\n  - ".join(problems))
     return recipe
 
 
@@ -299,9 +345,18 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
 
 def load(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
     path = resolve_recipe_path(name_or_path)
-    data = yaml.safe_load(path.read_text()) or {}
-    return from_dict(data, overrides)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc})") from None
+    return from_dict(parse_yaml(text, str(path)), overrides, str(path))
 
 
 def dump(recipe: Recipe, path: Path) -> None:
-    path.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    """Write the resolved recipe through a temporary file, so a crash never leaves half a config.yaml."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    os.replace(tmp, path)

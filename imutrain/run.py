@@ -124,7 +124,9 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
 def load_model(run_dir: Path, stage: str | None = None, device: str = "cpu") -> tuple[TSFM, cfgmod.Recipe, str]:
     """Rebuild the model of a run folder from its ``config.yaml`` and the newest stage weights."""
     run_dir = Path(run_dir)
-    recipe = cfgmod.from_dict(__import__("yaml").safe_load((run_dir / "config.yaml").read_text()))
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir}: no config.yaml; is this a run folder written by imutrain pretrain/align?")
+    recipe = cfgmod.load(run_dir / "config.yaml")
     model = TSFM(recipe.model)
     stages = [stage] if stage else ["align", "pretrain"]
     for st in stages:

@@ -177,9 +177,7 @@ def prepare_run_dir(run_dir: Path, stage: str, recipe: cfgmod.Recipe, resume: bo
         stage_dir.mkdir(parents=True, exist_ok=True)
         cfg_path = run_dir / "config.yaml"
         if cfg_path.exists():
-            import yaml
-
-            old = cfgmod.from_dict(yaml.safe_load(cfg_path.read_text()))
+            old = cfgmod.load(cfg_path)
             if old.model != recipe.model:
                 raise RunFolderError(f"{run_dir}: its config.yaml has a different model than this recipe; "
                                      f"use another --out folder")
@@ -273,22 +271,9 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     bank = MemoryBank(recipe.align.memory_bank, recipe.model.embed_dim, recipe.model.text_dim) if stage == "align" else None
     start = 0
     if resume:
-        ck = checkpoint.latest(stage_dir)
-        if ck is None:
-            say(f"[{stage}] --resume: no checkpoint in {stage_dir}/checkpoints, starting at step 0")
-        else:
-            sd, state, meta = checkpoint.load(ck)
-            model.load_state_dict(sd)
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            if bank is not None and state.get("bank"):
-                bank.load_state_dict(state["bank"])
-            checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
-            start = int(state["sampler"]["step"])
-            if state["sampler"].get("world_size", di.world_size) != di.world_size:
-                say(f"[{stage}] resuming with world size {di.world_size} (was {state['sampler']['world_size']}): "
-                    f"the data order from here on differs from the original run")
-            say(f"[{stage}] resumed from {ck} at step {start}")
+        start = resume_from(stage_dir, stage, model, opt, sched, bank, di, say)
+        if di.is_main:
+            truncate_metrics(stage_dir / "metrics.jsonl", start, lambda m: say(f"[{stage}] {m}"))
     if bank is not None:
         bank.to(di.device)
     ddp = DDP(step_mod, device_ids=[di.device.index] if di.device.type == "cuda" else None,
@@ -391,6 +376,85 @@ def _patch_scales(recipe: cfgmod.Recipe) -> list[float]:
     step = recipe.data.patch_scale_step
     n = int(round((hi - lo) / step)) + 1 if step > 0 else 1
     return [round(lo + i * step, 6) for i in range(n)]
+
+
+def resume_from(stage_dir: Path, stage: str, model: TSFM, opt, sched, bank, di, say: Callable[[str], None]) -> int:
+    """Load the newest checkpoint of ``stage_dir`` that verifies and fits this run into model,
+    optimizer, scheduler, memory bank and RNG; return its step (0 when there is no checkpoint).
+
+    A damaged or hostile checkpoint is skipped with a message naming the file, and the next older
+    one is tried; when checkpoints exist and none verifies, :class:`checkpoint.CheckpointError`."""
+    ref = {k.replace("module.", "").replace("_orig_mod.", ""): v.shape for k, v in model.state_dict().items()}
+    groups = [len(g["params"]) for g in opt.param_groups]
+
+    def fits(path: Path, sd: dict, state: dict, meta: dict) -> None:
+        shapes = {k: v.shape for k, v in sd.items()}
+        if shapes != ref:
+            diff = sorted(set(shapes) ^ set(ref)) or sorted(k for k in ref if shapes[k] != ref[k])
+            raise checkpoint.CheckpointError(f"{path / 'model.safetensors'}: does not fit this recipe's model "
+                                             f"(differs at {diff[:3]})")
+        saved = [len(g.get("params", [])) for g in state["optimizer"].get("param_groups", [])]
+        if saved != groups:
+            raise checkpoint.CheckpointError(f"{path / 'state.pt'}: optimizer groups of {saved} parameters, "
+                                             f"this model has {groups}")
+        rng = state["rng"]
+        if isinstance(rng, list) and len(rng) <= di.rank:
+            raise checkpoint.CheckpointError(f"{path / 'state.pt'}: RNG state of {len(rng)} ranks, this is rank {di.rank}")
+
+    found = checkpoint.newest_valid(stage_dir, fits, lambda m: say(f"[{stage}] --resume: {m}"))
+    if found is None:
+        say(f"[{stage}] --resume: no checkpoint in {stage_dir}/checkpoints, starting at step 0")
+        return 0
+    ck, sd, state, _meta = found
+    try:
+        model.load_state_dict(sd)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if bank is not None and state.get("bank"):
+            bank.load_state_dict(state["bank"])
+        checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise checkpoint.CheckpointError(f"{ck / 'state.pt'}: verified but could not be applied to this run "
+                                         f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    start = int(state["sampler"]["step"])
+    if state["sampler"].get("world_size", di.world_size) != di.world_size:
+        say(f"[{stage}] resuming with world size {di.world_size} (was {state['sampler']['world_size']}): "
+            f"the data order from here on differs from the original run")
+    say(f"[{stage}] resumed from {ck} at step {start}")
+    return start
+
+
+def truncate_metrics(path: Path, step: int, say: Callable[[str], None]) -> None:
+    """Drop the rows of ``metrics.jsonl`` logged after ``step`` (the resumed run logs them again) and
+    a torn last line left by a crash mid-write; rewritten through a temporary file, said when done."""
+    import json
+    import os
+
+    if not path.exists():
+        return
+    text = path.read_text(errors="replace")
+    lines = text.split("\n")
+    tail = lines.pop().strip() if lines else ""  # text after the last newline: a row cut off mid-write
+    keep, dropped = [], 0
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            keep.append(line)  # not ours to judge; kept as it was
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step:
+            dropped += 1
+        else:
+            keep.append(line)
+    if not dropped and not tail:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+    if dropped:
+        say(f"{path}: dropped {dropped} rows logged after step {step}; they are logged again from here")
+    if tail:
+        say(f"{path}: dropped an incomplete last line ({len(tail)} characters) left by an interrupted write")
 
 
 def _save(stage_dir: Path, done: int, model: TSFM, opt, sched, bank, di, st_cfg, recipe, stage) -> None:
