@@ -276,11 +276,10 @@ def _derived_streams(paths: DatasetPaths) -> list[str]:
     if not paths.card.exists():
         return []
     try:
-        old = json.loads(paths.card.read_text())
-    except ValueError:
+        old = read_card(paths.card)
+    except ImudataError:  # a damaged card is simply replaced
         return []
-    return [s["name"] for s in old.get("streams", [])
-            if s.get("channels") and all(c.get("derived") for c in s["channels"])]
+    return [s.name for s in old.streams if s.channels and all(c.derived for c in s.channels)]
 
 
 def _finalize(spec: DatasetSpec, paths: DatasetPaths, card: DatasetCard, records: dict[str, dict],

@@ -51,3 +51,18 @@ def assert_readable(root: Path, dataset: str) -> int | None:
 def files_under(folder: Path) -> list[str]:
     """Every file below ``folder`` (relative, sorted); [] when it does not exist."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def cli_in_process(args: list[str], capsys, monkeypatch) -> tuple[int, str]:
+    """Run ``imudata ARGS`` through the console entry point in this process: (exit code, stderr)."""
+    from imudata.cli import main
+
+    monkeypatch.delenv("IMUDATA_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", ["imudata", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
