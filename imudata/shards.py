@@ -57,7 +57,8 @@ def session_table(stream: Stream, sess: Session) -> pa.Table:
         val = raw * ch.scale if ch.scale != 1.0 else raw
         if ch.offset:
             val = val + ch.offset
-        val32 = val.astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow is reported below, naming the row
+            val32 = val.astype(np.float32)
         inf = np.isinf(val32)
         if inf.any():  # NaN marks a missing sample; infinity is never a measurement
             i = int(np.flatnonzero(inf)[0])
