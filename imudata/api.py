@@ -11,7 +11,7 @@ import polars as pl
 from . import registry
 from .errors import DatasetNotFound, SchemaError
 from .format import DatasetCard
-from .paths import DatasetPaths, resolve_root
+from .paths import DatasetPaths, os_error_at, resolve_root
 
 
 class Dataset:
@@ -117,6 +117,8 @@ def write_card(paths: DatasetPaths, card: DatasetCard) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, paths.card)
+    except OSError as exc:  # e.g. disk full: name the card being written
+        raise os_error_at(exc, paths.card) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

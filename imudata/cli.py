@@ -344,6 +344,11 @@ def os_error_message(exc: OSError) -> str:
     """One line for an operating-system error: the path, what happened, and what to do about it."""
     import errno
 
+    import re
+
+    code = exc.errno
+    if code is None and (m := re.search(r"errno (\d+)", str(exc), re.IGNORECASE)):
+        code = int(m.group(1))  # pyarrow's OSErrors carry the errno in their text only
     where = exc.filename if exc.filename is not None else "(no path given)"
     if exc.filename2 is not None:
         where = f"{where} -> {exc.filename2}"
@@ -359,7 +364,7 @@ def os_error_message(exc: OSError) -> str:
         errno.ENOENT: "check that the path exists and is spelled correctly",
         errno.EISDIR: "a folder is in the way: give a file name instead",
     }
-    return f"{where}: {what}; {hints.get(exc.errno, 'check the path and its disk, then re-run')}"
+    return f"{where}: {what}; {hints.get(code, 'check the path and its disk, then re-run')}"
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from .fetch import find_marker, sha256_file
 from .format import DatasetCard, validate_card
 from .locking import dataset_lock
 from .parallel import run_jobs
-from .paths import DatasetPaths, resolve_root
+from .paths import DatasetPaths, os_error_at, resolve_root
 from .publish import collect_garbage, new_tag, place, shard_relpath
 from .registry import DatasetSpec, Session, natural_key
 from .shards import write_sessions
@@ -158,6 +158,8 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
     try:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, done)
+    except OSError as exc:
+        raise os_error_at(exc, done) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -17,6 +17,7 @@ import polars as pl
 from .api import open as open_dataset
 from .captions.generate import CaptionConfig, Captioner, channel_groups, parse_levels
 from .errors import DatasetNotFound, ImudataError
+from .paths import os_error_at
 from .signal import parse_bands, split_bands
 
 MAX_GROUPS = 4
@@ -148,6 +149,8 @@ def plot_session(name: str, session: str, out: str | os.PathLike[str], *, root: 
     try:  # a temporary name, then a rename: no half-written image is ever visible
         fig.savefig(tmp, dpi=110, format=fmt)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise os_error_at(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

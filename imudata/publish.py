@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .format import DatasetCard
-from .paths import DatasetPaths
+from .paths import DatasetPaths, os_error_at
 
 #: folders of the publication scheme before shard names carried a tag (removed when found)
 LEGACY_DIRS = ("parquet.new", "parquet.old")
@@ -48,6 +48,8 @@ def place(src: Path, dest: Path) -> None:
         try:
             shutil.copyfile(src, tmp)
             os.replace(tmp, dest)
+        except OSError as exc:
+            raise os_error_at(exc, dest) from exc
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from .errors import SchemaError
 from .format import METADATA_KEY, DatasetCard, Stream, arrow_schema
+from .paths import os_error_at
 from .registry import Session
 
 ROW_GROUP_ROWS = 256 * 1024
@@ -86,6 +87,8 @@ def write_table(path: Path, table: pa.Table, metadata: dict[str, Any]) -> None:
     try:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. disk full: name the shard being written
+        raise os_error_at(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
