@@ -106,3 +106,22 @@ def test_legacy_leftovers_removed(tmp_path: Path) -> None:
     said, _card = _rerun(root)
     assert any("up to date" in m for m in said)
     _assert_clean(root)
+
+
+@pytest.mark.parametrize("point, has_bands", [("derive:after-shards", False), ("derive:after-card", True)])
+def test_band_derivation_killed(tmp_path: Path, point: str, has_bands: bool) -> None:
+    """Derived streams are published the same way: kill -9 before or after their card."""
+    from imudata.derive import derive_bands
+
+    root = tmp_path / "home"
+    place_originals(root, "hapt", fx)
+    convert("hapt", root, progress=False, log=lambda m: None)
+    res = run_cli("bands", "hapt", "--root", str(root), "-q", fault=point)
+    assert res.returncode == KILLED, res.stderr
+    card = read_card(root / "hapt" / "dataset.json")
+    assert ("imu_bands" in [s.name for s in card.streams]) == has_bands
+    assert assert_readable(root, "hapt") is not None
+    derive_bands("hapt", root, progress=False, log=lambda m: None)  # a plain re-run
+    assert verify("hapt", root) == []
+    card = read_card(root / "hapt" / "dataset.json")
+    assert files_under(root / "hapt" / "parquet") == sorted(sh["path"].removeprefix("parquet/") for sh in card.shards)
