@@ -343,7 +343,6 @@ def plot(
 def os_error_message(exc: OSError) -> str:
     """One line for an operating-system error: the path, what happened, and what to do about it."""
     import errno
-
     import re
 
     code = exc.errno
@@ -352,7 +351,7 @@ def os_error_message(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "(no path given)"
     if exc.filename2 is not None:
         where = f"{where} -> {exc.filename2}"
-    what = exc.strerror or str(exc)
+    what = exc.strerror or (os.strerror(code) if code else str(exc))
     hints = {
         errno.ENOSPC: "free disk space or pass --root on a larger disk, then re-run (finished work is kept)",
         errno.EDQUOT: "free space within your quota or pass --root elsewhere, then re-run (finished work is kept)",
