@@ -15,9 +15,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
+
+from .errors import ImudataError
 
 #: seconds between two checks of the parent in the portable watch
 PARENT_POLL_S = 0.5
@@ -79,6 +82,10 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
                         if on_result:
                             on_result(i, results[i])
                         bar.update(1)
+                except BrokenProcessPool as exc:
+                    raise ImudataError(f"{desc or 'a job'}: a worker process died without reporting (killed, "
+                                       f"or out of memory); re-run to resume, with fewer --workers if memory "
+                                       f"is short") from exc
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise

@@ -66,3 +66,14 @@ def test_workers_die_within_seconds_of_parent_kill9(tmp_path: Path, mode: str) -
                 os.kill(int(p.read_text()), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
                 pass
+
+
+def test_worker_killed_is_one_clear_error() -> None:
+    """A worker killed with -9 (e.g. by the out-of-memory killer) is an ImudataError saying what to do."""
+    from imudata.errors import ImudataError
+    from imudata.parallel import run_jobs
+
+    from . import _jobs
+
+    with pytest.raises(ImudataError, match="convert x: a worker process died without reporting .* re-run to resume"):
+        run_jobs(_jobs.die, [(0,), (1,), (2,)], workers=2, desc="convert x", progress=False)
