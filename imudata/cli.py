@@ -92,6 +92,8 @@ def fetch(
     """
     from .acquire import fetch as do_fetch
     from .convert import convert as do_convert
+    from .locking import dataset_lock
+    from .paths import DatasetPaths, resolve_root
 
     if from_path is not None and len(names) != 1:
         raise ImudataError("--from takes exactly one dataset name")
@@ -106,10 +108,11 @@ def fetch(
         except ValueError as exc:
             raise ImudataError(f"--max-expand-ratio / --max-expand-size: {exc}") from exc
     for name in names:
-        do_fetch(name, root, mirror=mirror, from_path=from_path, progress=not quiet, limits=limits)
-        if not no_convert:
-            card = do_convert(name, root, workers=workers, progress=not quiet)
-            _err(f"{card.id}: converted, {len(card.shards)} shards, {len(card.subjects)} subjects")
+        with dataset_lock(DatasetPaths(resolve_root(root), registry.get(name).id), "fetch"):
+            do_fetch(name, root, mirror=mirror, from_path=from_path, progress=not quiet, limits=limits)
+            if not no_convert:
+                card = do_convert(name, root, workers=workers, progress=not quiet)
+                _err(f"{card.id}: converted, {len(card.shards)} shards, {len(card.subjects)} subjects")
 
 
 @app.command()
@@ -355,14 +358,45 @@ def plot(
     _err(f"wrote {path}")
 
 
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what happened, and what to do about it."""
+    import errno
+    import re
+
+    code = exc.errno
+    if code is None and (m := re.search(r"errno (\d+)", str(exc), re.IGNORECASE)):
+        code = int(m.group(1))  # pyarrow's OSErrors carry the errno in their text only
+    where = exc.filename if exc.filename is not None else "(no path given)"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    what = exc.strerror or (os.strerror(code) if code else str(exc))
+    hints = {
+        errno.ENOSPC: "free disk space or pass --root on a larger disk, then re-run (finished work is kept)",
+        errno.EDQUOT: "free space within your quota or pass --root elsewhere, then re-run (finished work is kept)",
+        errno.EACCES: "make it writable or pass --root pointing to a folder you can write",
+        errno.EPERM: "make it writable or pass --root pointing to a folder you can write",
+        errno.EROFS: "the file system is read-only: pass --root pointing to a writable folder",
+        errno.ENOTDIR: "a file is in the way of a folder: pass --root pointing to a folder (or move the file)",
+        errno.EEXIST: "a file is in the way of a folder: pass --root pointing to a folder (or move the file)",
+        errno.ENOENT: "check that the path exists and is spelled correctly",
+        errno.EISDIR: "a folder is in the way: give a file name instead",
+    }
+    return f"{where}: {what}; {hints.get(code, 'check the path and its disk, then re-run')}"
+
+
 def main() -> None:
-    """Console entry point: run the app, turning imudata errors into one-line messages."""
+    """Console entry point: run the app, turning imudata and OS errors into one-line messages (exit 2)."""
     try:
         app()
     except ImudataError as exc:
         if os.environ.get("IMUDATA_DEBUG"):
             raise
         _err(f"error: {exc}")
+        sys.exit(2)
+    except OSError as exc:
+        if os.environ.get("IMUDATA_DEBUG"):
+            raise
+        _err(f"error: {os_error_message(exc)}")
         sys.exit(2)
     except KeyboardInterrupt:
         _err("interrupted; re-run the same command to resume")

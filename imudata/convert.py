@@ -1,8 +1,10 @@
 """Converting an extracted original tree into shards, one subject per task.
 
 The run is idempotent (a finished conversion of the same sources is not redone), resumable
-(subjects finished before an interruption are kept in ``.work``) and atomic (shards and
-``dataset.json`` appear together at the end; a partial shard is never visible).
+(subjects finished before an interruption are kept in ``.work``) and atomic for readers: shards
+are published under fresh names and ``dataset.json`` is the single commit point (see
+``imudata.publish``). Every interrupted state, including a ``kill -9`` during publication, is
+repaired by a plain re-run. The whole run holds the dataset lock (``imudata.locking``).
 """
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ from typing import Any, Callable
 import numpy as np
 
 from . import evidence, physics, registry
-from .api import write_card
-from .errors import DatasetNotFound, FormatError, ImudataError
+from .api import read_card, write_card
+from .errors import ChecksumMismatch, DatasetNotFound, FormatError, ImudataError
+from .faults import fault_point
 from .fetch import sha256_file
 from .layout import find_root
 from .format import DatasetCard, validate_card
+from .locking import dataset_lock
 from .parallel import run_jobs
-from .paths import DatasetPaths, resolve_root
+from .paths import DatasetPaths, os_error_at, resolve_root
+from .publish import collect_garbage, new_tag, place, shard_relpath
 from .registry import DatasetSpec, Session, natural_key
 from .shards import write_sessions
 
@@ -33,11 +38,53 @@ SHARD_ROWS = 4_000_000
 
 
 def load_lock_sources(paths: DatasetPaths) -> dict[str, str]:
-    """name -> sha256 of every source recorded for a dataset (archives or files of a local copy)."""
+    """name -> sha256 of every source recorded for a dataset (archives or files of a local copy).
+
+    An invalid or wrong-shaped ``sources.lock.json`` is a FormatError naming the file and what was
+    expected; a name that would leave the raw folders (absolute, ``..``) is refused.
+    """
     if not paths.lock.exists():
         return {}
-    data = json.loads(paths.lock.read_text())
-    return {k: v["sha256"] for k, v in sorted(data.get("files", {}).items())}
+    fix = f"repair it, or delete it and run `imudata fetch {paths.id}` to record the checksums again"
+    try:
+        data = json.loads(paths.lock.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{paths.lock}: not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise FormatError(f"{paths.lock}: expected {{\"version\": 1, \"files\": {{name: {{\"sha256\": ...}}}}}}; {fix}")
+    out: dict[str, str] = {}
+    for name, entry in sorted(data["files"].items()):
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
+            raise FormatError(f"{paths.lock}: files[{name!r}] has no 64-hex-digit 'sha256'; {fix}")
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise FormatError(f"{paths.lock}: file name {name!r} leaves the raw folder; {fix}")
+        out[name] = sha.lower()
+    return out
+
+
+def checked_sources(paths: DatasetPaths, say: Callable[[str], None]) -> dict[str, str]:
+    """The lock's sources after re-hashing every recorded file that is present; a difference is an error.
+
+    The card records these hashes, so they must describe the files actually converted, not just
+    what the lock claims. A recorded file that was deleted since (e.g. an archive removed after
+    extraction) cannot be re-checked: that is said, and its recorded hash is kept.
+    """
+    recorded = load_lock_sources(paths)
+    for name, sha in recorded.items():
+        found = next((p for p in (paths.downloads / name, paths.extracted / name) if p.is_file()), None)
+        if found is None:
+            say(f"{paths.id}: {name} (recorded in {paths.lock.name}) is no longer on disk; its recorded sha256 "
+                f"cannot be re-checked and is copied as it is")
+            continue
+        got = sha256_file(found)
+        if got != sha:
+            raise ChecksumMismatch(
+                f"{found}: sha256 {got} differs from {sha} recorded in {paths.lock}; the file or the lock was "
+                f"changed after it was fetched. Run `imudata fetch {paths.id}` to check the download again, or "
+                f"delete both and fetch anew")
+    return recorded
 
 
 def data_root(spec: DatasetSpec, paths: DatasetPaths) -> Path:
@@ -93,11 +140,13 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
                                      "sessions": [s.session for s in sessions],
                                      "session_start": info["session_start"]})
 
+    empty: list[str] = []
     for sess in spec.read(Path(root), subject, unit):
         if isinstance(sess, registry.Note):
             notes.append(sess.text)
             continue
         if len(sess) == 0:
+            empty.append(sess.session)  # counted in completeness.notes, not dropped silently
             continue
         if sess.subject != subject:
             raise FormatError(f"{dataset_id}: reader for subject {subject} yielded subject {sess.subject}")
@@ -109,12 +158,20 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
             flush(sess.stream)
     for stream_name in list(pending):
         flush(stream_name)
-    record = {"subject": subject, "streams": written, "notes": notes, "physics": measured.to_dict()}
+    record = {"subject": subject, "streams": written, "empty": empty, "notes": notes,
+              "physics": measured.to_dict()}
     done = workdir / "done" / f"{subject.replace('/', '_')}.json"
     done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, done)
+    tmp = done.with_name(f".{done.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, done)
+    except OSError as exc:
+        raise os_error_at(exc, done) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fault_point("convert:subject-done")
     return record
 
 
@@ -122,8 +179,8 @@ def _up_to_date(paths: DatasetPaths, fingerprint: str) -> DatasetCard | None:
     if not paths.card.exists():
         return None
     try:
-        card = DatasetCard.from_dict(json.loads(paths.card.read_text()))
-    except (ValueError, ImudataError):
+        card = read_card(paths.card)
+    except ImudataError:
         return None
     if card.completeness.get("fingerprint") != fingerprint:
         return None
@@ -148,19 +205,47 @@ def convert(
     spec = registry.get(name)
     paths = DatasetPaths(resolve_root(root), spec.id)
     droot = data_root(spec, paths)
+    with dataset_lock(paths, "convert"):
+        return _convert(spec, paths, droot, workers=workers, force=force, progress=progress, say=say)
+
+
+def _load_records(work: Path, say: Callable[[str], None]) -> dict[str, dict]:
+    """The done-records of subjects staged in ``work`` whose staged shards are all still there."""
+    records: dict[str, dict] = {}
+    done = work / "done"
+    for f in sorted(done.glob("*.json")) if done.exists() else []:
+        try:
+            rec = json.loads(f.read_text())
+            files = [work / e["file"] for entries in rec["streams"].values() for e in entries]
+            subject = rec["subject"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            say(f"{f}: unreadable progress record; that subject is converted again")
+            f.unlink()
+            continue
+        if not all(p.is_file() for p in files):
+            say(f"{f}: staged shards of subject {subject} are gone; it is converted again")
+            f.unlink()
+            continue
+        records[subject] = rec
+    return records
+
+
+def _convert(spec: DatasetSpec, paths: DatasetPaths, droot: Path, *, workers: int, force: bool, progress: bool,
+             say: Callable[[str], None]) -> DatasetCard:
     plan = spec.plan(droot)
     if not plan.subjects:
         why = "".join(f"; missing from this copy: {m}" for m in plan.missing)
         raise FormatError(f"{spec.id}: no subject data found under {droot}{why}; expected the original layout "
                           f"shown by `imudata info {spec.id}`")
     subjects = sorted(plan.subjects, key=natural_key)
-    sources = load_lock_sources(paths)
+    sources = checked_sources(paths, say)
     card = replace(spec.card, sources=sources)
     validate_card(card)
     fp = _fingerprint(card, sources, subjects)
     if not force:
         done_card = _up_to_date(paths, fp)
         if done_card is not None:
+            _clean_up(paths, done_card)
             say(f"{spec.id}: up to date ({len(done_card.shards)} shards, nothing to do)")
             return done_card
     for msg in plan.missing:
@@ -173,10 +258,8 @@ def convert(
     if force and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    records: dict[str, dict] = {}
-    for f in (work / "done").glob("*.json") if (work / "done").exists() else []:
-        rec = json.loads(f.read_text())
-        records[rec["subject"]] = rec
+    records = _load_records(work, say)
+    records = {k: v for k, v in records.items() if k in plan.subjects}
     todo = [s for s in subjects if s not in records]
     if records:
         say(f"{spec.id}: resuming, {len(records)} of {len(subjects)} subjects already converted")
@@ -186,12 +269,18 @@ def convert(
                         progress=progress):
         records[rec["subject"]] = rec
     stale = _derived_streams(paths)
-    final = _finalize(spec, paths, card, records, subjects, work, fp, plan)
-    final = evidence.annotate(spec, paths, droot, final, records)
+    final = _finalize(spec, paths, droot, card, records, subjects, work, fp, plan)
     if stale:
         say(f"{spec.id}: derived streams {', '.join(stale)} were computed from the previous conversion and "
             f"have been removed; run `imudata bands` / `imudata resample` again")
     return final
+
+
+def _clean_up(paths: DatasetPaths, card: DatasetCard) -> None:
+    """After a published card: remove unlisted shard files and the staging area."""
+    collect_garbage(paths, card)
+    fault_point("finalize:after-gc")
+    shutil.rmtree(paths.work, ignore_errors=True)
 
 
 def _derived_streams(paths: DatasetPaths) -> list[str]:
@@ -199,49 +288,54 @@ def _derived_streams(paths: DatasetPaths) -> list[str]:
     if not paths.card.exists():
         return []
     try:
-        old = json.loads(paths.card.read_text())
-    except ValueError:
+        old = read_card(paths.card)
+    except ImudataError:  # a damaged card is simply replaced
         return []
-    return [s["name"] for s in old.get("streams", [])
-            if s.get("channels") and all(c.get("derived") for c in s["channels"])]
+    return [s.name for s in old.streams if s.channels and all(c.derived for c in s.channels)]
 
 
-def _finalize(spec: DatasetSpec, paths: DatasetPaths, card: DatasetCard, records: dict[str, dict],
+def _finalize(spec: DatasetSpec, paths: DatasetPaths, droot: Path, card: DatasetCard, records: dict[str, dict],
               subjects: list[str], work: Path, fp: str, plan: registry.Plan) -> DatasetCard:
-    """Number the staged shards in subject order, hash them, and swap them in with the card."""
-    new = paths.base / "parquet.new"
-    if new.exists():
-        shutil.rmtree(new)
+    """Publish the staged shards under fresh names in subject order, then commit with the card.
+
+    Fault points (``IMUDATA_FAULT``, see ``imudata.faults``): ``finalize:first-shard``,
+    ``finalize:after-shards``, ``finalize:after-card``, ``finalize:after-gc``.
+    """
+    tag = new_tag()
     shards: list[dict[str, Any]] = []
     with_data: list[str] = []
+    empty: list[str] = []
+    for subj in subjects:
+        empty += [f"{subj}/{s}" for s in records[subj].get("empty", [])]
     for stream in card.streams:
         idx = 0
         for subj in subjects:
             for entry in records[subj]["streams"].get(stream.name, []):
-                dest = new / stream.name / f"part-{idx:05d}.parquet"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(work / entry["file"], dest)
+                rel = shard_relpath(stream.name, idx, tag)
+                dest = paths.base / rel
+                place(work / entry["file"], dest)
                 shards.append({
-                    "path": f"parquet/{stream.name}/{dest.name}", "stream": stream.name, "subject": subj,
+                    "path": rel, "stream": stream.name, "subject": subj,
                     "sessions": entry["sessions"], "session_start": entry["session_start"],
                     "rows": entry["rows"], "bytes": dest.stat().st_size,
                     "sha256": sha256_file(dest),
                 })
+                fault_point("finalize:first-shard")
                 idx += 1
                 if subj not in with_data:
                     with_data.append(subj)
     if not shards:
         raise FormatError(f"{spec.id}: the original files held no samples; nothing was written")
+    notes = list(plan.notes)
+    if empty:
+        notes.append(f"{len(empty)} sessions hold no samples in the original files and are not stored "
+                     f"(subject/session): {', '.join(empty)}")
+    fault_point("finalize:after-shards")
     final = replace(card, subjects=sorted(with_data, key=natural_key), shards=shards,
-                    completeness={"fingerprint": fp, "missing": plan.missing, "notes": plan.notes,
+                    completeness={"fingerprint": fp, "missing": plan.missing, "notes": notes,
                                   "subjects_found": len(subjects)})
-    old = paths.base / "parquet.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if paths.parquet.exists():
-        os.replace(paths.parquet, old)
-    os.replace(new, paths.parquet)
+    final = evidence.annotate(spec, paths, droot, final, records)
     write_card(paths, final)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(paths.work, ignore_errors=True)
+    fault_point("finalize:after-card")
+    _clean_up(paths, final)
     return final

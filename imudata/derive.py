@@ -4,13 +4,13 @@ A derived stream is an ordinary stream of the same dataset (``parquet/<name>/par
 same shard schema, listed in ``dataset.json``) whose channels carry ``Channel.derived``: the
 source stream and channel and the exact processing. Source shards are read one at a time
 with pyarrow, each session is processed on its own (``imudata.signal``), and the new shards are
-written with ``imudata.shards.write_sessions``. The new folder and ``dataset.json`` are swapped
-in together at the end (temporary folder, ``os.replace``), under a lock file, so a reader sees
-either the old or the new dataset, never a mix. Re-running replaces the derived stream.
+written with ``imudata.shards.write_sessions`` into a temporary folder. They are then published
+under fresh names and ``dataset.json`` is replaced last (``imudata.publish``), all under the dataset
+lock (``imudata.locking``), so a reader sees either the old or the new dataset, never a mix.
+Re-running replaces the derived stream.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -26,10 +26,12 @@ import pyarrow.parquet as pq
 
 from .api import load_card, write_card
 from .errors import ImudataError, SchemaError
+from .faults import fault_point
 from .fetch import sha256_file
 from .format import Channel, DatasetCard, Stream, validate_card
+from .locking import dataset_lock
 from .parallel import run_jobs
-from .paths import DatasetPaths
+from .publish import collect_garbage, new_tag, shard_relpath
 from .registry import Session
 from .shards import write_sessions
 from .signal import (DEFAULT_BANDS, DEFAULT_ORDER, FilterBank, design_bands, rational_ratio, resample_runs, split_bands,
@@ -184,23 +186,6 @@ def derive_shard(job: dict[str, Any], src: str, dest: str, card_dict: dict[str, 
 # --------------------------------------------------------------------------------------------
 # the dataset-level operation
 
-@contextlib.contextmanager
-def dataset_lock(paths: DatasetPaths) -> Iterator[None]:
-    """An exclusive lock on a dataset's card (POSIX flock; a no-op where unavailable)."""
-    lock = paths.base / ".dataset.lock"
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def is_derived(stream: Stream) -> bool:
     return bool(stream.channels) and all(c.derived for c in stream.channels)
 
@@ -213,7 +198,7 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
     _check_name(new_stream.name)
     if new_stream.name == src.name:
         raise ImudataError(f"{card.id}: the derived stream cannot replace its own source stream {src.name!r}")
-    with dataset_lock(paths):
+    with dataset_lock(paths, job["kind"]):
         paths, card = load_card(name, root)  # re-read under the lock
         for s in card.streams:
             if s.name == new_stream.name and not is_derived(s):
@@ -230,9 +215,7 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
         card_dict = new_card.to_dict()
         job = dict(job, out=new_stream.name, src_channels=[c.name for c in src.channels],
                    what=f"{card.id} stream {src.name}")
-        final_dir = paths.stream_dir(new_stream.name)
         tmp_dir = paths.parquet / f".{new_stream.name}.tmp-{os.getpid()}"
-        old_dir = paths.parquet / f".{new_stream.name}.old-{os.getpid()}"
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir.mkdir(parents=True)
         dests = [tmp_dir / f"part-{i:05d}.parquet" for i in range(len(src_shards))]
@@ -240,20 +223,23 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
         try:
             results = run_jobs(derive_shard, args, workers=workers, desc=f"{new_stream.name} {card.id}",
                                unit="shard", progress=progress)
+            tag = new_tag()
             records = []
-            for sh, dest, res in zip(src_shards, dests, results):
-                records.append({"path": f"parquet/{new_stream.name}/{dest.name}", "stream": new_stream.name,
+            for i, (sh, dest, res) in enumerate(zip(src_shards, dests, results)):
+                rel = shard_relpath(new_stream.name, i, tag)
+                (paths.base / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(dest, paths.base / rel)
+                records.append({"path": rel, "stream": new_stream.name,
                                 "subject": sh["subject"], "sessions": res["sessions"],
                                 "session_start": sh.get("session_start", {}), "rows": res["rows"],
-                                "bytes": dest.stat().st_size, "sha256": sha256_file(dest)})
+                                "bytes": (paths.base / rel).stat().st_size, "sha256": sha256_file(paths.base / rel)})
+            fault_point("derive:after-shards")
             final = replace(new_card, shards=kept + records)
-            if final_dir.exists():
-                os.replace(final_dir, old_dir)
-            os.replace(tmp_dir, final_dir)
-            write_card(paths, final)
+            write_card(paths, final)  # the commit point
+            fault_point("derive:after-card")
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-            shutil.rmtree(old_dir, ignore_errors=True)
+        collect_garbage(paths, final)  # the previous version of the stream
     rows = sum(r["rows"] for r in records)
     say(f"{card.id}: wrote stream {new_stream.name} ({len(new_stream.channels)} channels at {new_stream.rate_hz:g} Hz, "
         f"{len(records)} shards, {rows:,} rows)")
@@ -301,7 +287,7 @@ def derive_resample(name: str, root: str | os.PathLike[str] | None = None, *, ra
 def remove_derived(name: str, stream: str, root: str | os.PathLike[str] | None = None) -> None:
     """Delete a derived stream's shards and its entry in dataset.json."""
     paths, card = load_card(name, root)
-    with dataset_lock(paths):
+    with dataset_lock(paths, "remove-derived"):
         paths, card = load_card(name, root)
         s = card.stream(stream)
         if not is_derived(s):
@@ -309,4 +295,4 @@ def remove_derived(name: str, stream: str, root: str | os.PathLike[str] | None =
         final = replace(card, streams=[x for x in card.streams if x.name != stream],
                         shards=[sh for sh in card.shards if sh["stream"] != stream])
         write_card(paths, final)
-        shutil.rmtree(paths.stream_dir(stream), ignore_errors=True)
+        collect_garbage(paths, final)

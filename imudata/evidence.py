@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from . import originals, physics
-from .api import write_card
 from .format import DatasetCard
 from .paths import DatasetPaths
 from .registry import DatasetSpec, natural_key
@@ -16,7 +15,8 @@ from .registry import DatasetSpec, natural_key
 
 def annotate(spec: DatasetSpec, paths: DatasetPaths, droot: Path, card: DatasetCard,
              records: dict[str, dict[str, Any]]) -> DatasetCard:
-    """``card`` with reader notes, physics lines and known-original status added; written atomically."""
+    """``card`` with reader notes, physics lines and known-original status added (not written: the caller
+    publishes it, so the card is committed once, with everything in it)."""
     subjects = sorted(records, key=natural_key)
     reader_notes = [n for s in subjects for n in records[s].get("notes", [])]
     lines = physics.merge(card, [records[s].get("physics") or {} for s in subjects])
@@ -26,6 +26,4 @@ def annotate(spec: DatasetSpec, paths: DatasetPaths, droot: Path, card: DatasetC
     comp["notes"] = list(comp.get("notes") or []) + [n for n in reader_notes if n not in (comp.get("notes") or [])]
     comp["physics"] = lines
     comp["originals"] = originals.summary(spec.id, statuses)
-    final = replace(card, completeness=comp)
-    write_card(paths, final)
-    return final
+    return replace(card, completeness=comp)

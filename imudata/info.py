@@ -1,7 +1,6 @@
 """What ``imudata info`` and ``imudata list`` show: from the registry, and from dataset.json once converted."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -16,7 +15,9 @@ def status(spec: registry.DatasetSpec, root: str | os.PathLike[str] | None) -> t
     """('converted' | 'downloaded' | 'not downloaded', card if converted)."""
     paths = DatasetPaths(resolve_root(root), spec.id)
     if paths.card.exists():
-        return "converted", DatasetCard.from_dict(json.loads(paths.card.read_text()))
+        from .api import read_card  # a damaged card is a SchemaError naming the file
+
+        return "converted", read_card(paths.card)
     if paths.extracted.exists() and any(paths.extracted.iterdir()):
         return "downloaded", None
     return "not downloaded", None

@@ -68,3 +68,20 @@ class DatasetPaths:
     @property
     def work(self) -> Path:
         return self.base / ".work"
+
+
+def os_error_at(exc: OSError, path: str | os.PathLike[str]) -> OSError:
+    """``exc`` if it names a file, else the same error naming ``path`` (writes and fsyncs name none).
+
+    pyarrow reports a full disk as a plain OSError whose text holds the errno; that errno is kept.
+    """
+    if exc.filename is not None:
+        return exc
+    code = exc.errno
+    if code is None:
+        import errno
+        import re
+
+        m = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
+        code = int(m.group(1)) if m else errno.EIO
+    return OSError(code, os.strerror(code), str(path))

@@ -17,6 +17,7 @@ import polars as pl
 from .api import open as open_dataset
 from .captions.generate import CaptionConfig, Captioner, channel_groups, parse_levels
 from .errors import DatasetNotFound, ImudataError
+from .paths import os_error_at
 from .signal import parse_bands, split_bands
 
 MAX_GROUPS = 4
@@ -52,6 +53,7 @@ def plot_session(name: str, session: str, out: str | os.PathLike[str], *, root: 
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImudataError("imudata plot needs matplotlib: pip install 'imudata[plot]'") from exc
 
+    fmt = image_format(out, FigureCanvasAgg)
     cfg = config or CaptionConfig()
     lv = parse_levels(level)
     if len(lv) != 1:
@@ -143,5 +145,24 @@ def plot_session(name: str, session: str, out: str | os.PathLike[str], *, root: 
         axes[-1].set_xlabel("time from session start [s]", fontsize=8)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:  # a temporary name, then a rename: no half-written image is ever visible
+        fig.savefig(tmp, dpi=110, format=fmt)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise os_error_at(exc, path) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
+
+
+def image_format(out: str | os.PathLike[str], canvas: type) -> str:
+    """The image format named by ``out``'s extension, or an ImudataError listing the supported ones."""
+    supported = canvas.get_supported_filetypes()
+    ext = Path(out).suffix.lower().lstrip(".")
+    if ext not in supported:
+        names = ", ".join(f".{e}" for e in sorted(supported))
+        raise ImudataError(f"--out {out}: {'no' if not ext else 'unknown'} image extension"
+                           f"{'' if not ext else ' .' + ext}; use one of {names}")
+    return ext

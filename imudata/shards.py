@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from .errors import SchemaError
 from .format import METADATA_KEY, DatasetCard, Stream, arrow_schema
+from .paths import os_error_at
 from .registry import Session
 
 ROW_GROUP_ROWS = 256 * 1024
@@ -29,7 +30,9 @@ def _repeat_string(value: str, n: int) -> pa.Array:
 def session_table(stream: Stream, sess: Session) -> pa.Table:
     """One session as an Arrow table in the stream's schema, values converted to SI.
 
-    stored = original * scale + offset, computed in float64 and stored as float32.
+    stored = original * scale + offset, computed in float64 and stored as float32. An infinite
+    stored value (an ``inf`` in the source, or a value beyond the float32 range) is a SchemaError
+    naming the session, channel and row.
     """
     n = len(sess)
     missing = [c.name for c in stream.channels if c.name not in sess.columns]
@@ -55,7 +58,15 @@ def session_table(stream: Stream, sess: Session) -> pa.Table:
         val = raw * ch.scale if ch.scale != 1.0 else raw
         if ch.offset:
             val = val + ch.offset
-        arrays.append(pa.array(val.astype(np.float32)))
+        with np.errstate(over="ignore"):  # an overflow is reported below, naming the row
+            val32 = val.astype(np.float32)
+        inf = np.isinf(val32)
+        if inf.any():  # NaN marks a missing sample; infinity is never a measurement
+            i = int(np.flatnonzero(inf)[0])
+            raise SchemaError(f"session {sess.subject}/{sess.session}: channel {ch.name} row {i + 1} holds "
+                              f"{raw[i]:g}, which is infinite or beyond the float32 range after scaling; "
+                              f"no infinite value is stored")
+        arrays.append(pa.array(val32))
     if sess.label is None:
         arrays.append(pa.nulls(n, pa.int16()))
     else:
@@ -76,6 +87,8 @@ def write_table(path: Path, table: pa.Table, metadata: dict[str, Any]) -> None:
     try:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. disk full: name the shard being written
+        raise os_error_at(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

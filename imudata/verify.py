@@ -1,4 +1,5 @@
-"""``imudata verify``: re-hash raw files and shards and check every shard against the format."""
+"""``imudata verify``: re-hash raw files and shards, check every shard against the format, and
+report files under ``parquet/`` that dataset.json does not list."""
 from __future__ import annotations
 
 import json
@@ -8,9 +9,12 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from .api import load_card
+from .convert import load_lock_sources
 from .fetch import sha256_file
 from .format import arrow_schema, validate_card
 from .errors import SchemaError
+from .locking import dataset_lock
+from .publish import unlisted_files
 from .shards import read_metadata
 
 
@@ -42,22 +46,36 @@ def _check_sessions(path, shard: dict) -> list[str]:
 
 
 def verify(name: str, root: str | os.PathLike[str] | None = None) -> list[str]:
-    """Every problem found (an empty list means the dataset is intact)."""
+    """Every problem found (an empty list means the dataset is intact).
+
+    Holds the dataset lock, so it never reports the half-published state of a running command.
+    """
+    paths, _card = load_card(name, root)
+    with dataset_lock(paths, "verify"):
+        return _verify(name, root)
+
+
+def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
     paths, card = load_card(name, root)
     problems: list[str] = []
     try:
         validate_card(card)
     except SchemaError as exc:
         problems.append(str(exc))
-    if paths.lock.exists():
-        files = json.loads(paths.lock.read_text()).get("files", {})
-        for key, entry in files.items():
-            candidates = [paths.downloads / key, paths.extracted / key]
-            found = next((p for p in candidates if p.exists()), None)
-            if found is None:
-                problems.append(f"raw file {key} is recorded in {paths.lock.name} but absent")
-            elif sha256_file(found) != entry["sha256"]:
-                problems.append(f"raw file {found} changed: sha256 differs from {paths.lock.name}")
+    lock = load_lock_sources(paths)  # FormatError naming the lock file if it is damaged
+    for key, sha in lock.items():
+        candidates = [paths.downloads / key, paths.extracted / key]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            problems.append(f"raw file {key} is recorded in {paths.lock.name} but absent")
+        elif sha256_file(found) != sha:
+            problems.append(f"raw file {found} changed: sha256 differs from {paths.lock.name}")
+    for key, sha in sorted(card.sources.items()) if isinstance(card.sources, dict) else []:
+        if key in lock and lock[key] != str(sha).lower():
+            problems.append(f"dataset.json records sha256 {sha} for source {key}, {paths.lock.name} records {lock[key]}")
+    for p in unlisted_files(paths, card):
+        problems.append(f"stray file {p.relative_to(paths.base).as_posix()} is not listed in dataset.json "
+                        f"(left by an interrupted run or copied in; a re-run of `imudata convert {card.id}` removes it)")
     static = card.static_dict()
     for sh in card.shards:
         p = paths.base / sh["path"]

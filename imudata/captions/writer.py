@@ -22,6 +22,7 @@ from ..derive import iter_sessions
 from ..errors import DatasetNotFound, ImudataError
 from ..fetch import sha256_file
 from ..format import DatasetCard
+from ..locking import dataset_lock
 from ..parallel import run_jobs
 from ..paths import DatasetPaths, resolve_root
 from ..shards import write_table
@@ -113,8 +114,20 @@ def caption_shard(card_dict: dict[str, Any], stream: str, src: str, dests: dict[
 def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, levels: str | Sequence[str] = "high_middle",
                     config: CaptionConfig | None = None, stream: str | None = None, workers: int = 1,
                     progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Path]:
-    """Caption every window of a converted dataset's stream; returns {level: folder written}."""
-    
+    """Caption every window of a converted dataset's stream; returns {level: folder written}.
+
+    Holds the dataset lock, so a conversion cannot replace the shards being captioned.
+    """
+    from .. import registry
+
+    with dataset_lock(DatasetPaths(resolve_root(root), registry.get(name).id), "caption"):
+        return _caption_dataset(name, root, levels=levels, config=config, stream=stream, workers=workers,
+                                progress=progress, log=log)
+
+
+def _caption_dataset(name: str, root: str | os.PathLike[str] | None, *, levels: str | Sequence[str],
+                     config: CaptionConfig | None, stream: str | None, workers: int,
+                     progress: bool, log: Callable[[str], None] | None) -> dict[str, Path]:
     say = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = config or CaptionConfig()
     lvls = parse_levels(levels)

@@ -15,8 +15,9 @@ def read_numeric(path: Path, *, sep: str = " ", ncols: int, skip_rows: int = 0,
     """A headerless numeric text file as a float64 (rows, ncols) array, parsed by polars.
 
     Literal ``NaN`` tokens are kept as NaN (they mark missing samples in the originals); a short
-    row, an empty field or a non-numeric token is an error naming the file and 1-based line, so
-    a damaged or re-saved file is never silently half-read. ``source`` passes bytes already in
+    row, an empty field, a non-numeric token or an infinite value (``inf``, which no sensor
+    reports) is an error naming the file and 1-based line, so a damaged or re-saved file is
+    never silently half-read. ``source`` passes bytes already in
     memory (a member read from a zip) instead of reading ``path``.
     """
     schema = {f"c{i}": pl.Float64 for i in range(ncols)}
@@ -31,7 +32,13 @@ def read_numeric(path: Path, *, sep: str = " ", ncols: int, skip_rows: int = 0,
         nulls = df.select(pl.any_horizontal(pl.all().is_null()).arg_true()).to_series()
         line = int(nulls[0]) + skip_rows + 1
         raise FormatError(f"{path}: line {line}: fewer than {ncols} values or an empty field")
-    return df.to_numpy()
+    arr = df.to_numpy()
+    inf = np.isinf(arr)
+    if inf.any():
+        row, col = (int(i[0]) for i in np.nonzero(inf))
+        raise FormatError(f"{path}: line {row + skip_rows + 1}: value {col + 1} is {arr[row, col]:g}, not a finite "
+                          f"number (no sensor reports infinity; a missing sample is written NaN)")
+    return arr
 
 
 def _first_bad_line(data: Path | bytes, sep: str, ncols: int, skip_rows: int) -> str:

@@ -130,7 +130,12 @@ def read(root: Path, subject: str, unit: list[tuple[int, int, str]]) -> Iterator
                 if lines != ROWS_PER_SEGMENT:
                     raise FormatError(f"{p}: {lines} rows, every DSADS segment has {ROWS_PER_SEGMENT} (5 s at 25 Hz)")
             joined = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in blobs)
-            arr = read_numeric(Path(run[0][1]).parent, sep=",", ncols=45, source=joined)
+            try:
+                arr = read_numeric(Path(run[0][1]).parent, sep=",", ncols=45, source=joined)
+            except FormatError:
+                for (_seg, p), blob in zip(run, blobs):  # parse each file alone to name the bad file and line
+                    read_numeric(Path(p), sep=",", ncols=45, source=blob)
+                raise
             first = run[0][0]
             session = f"a{act:02d}" if first == 1 else f"a{act:02d}.s{first:02d}"
             yield Session("imu", subject, session, {n: arr[:, i] for i, n in enumerate(names)},

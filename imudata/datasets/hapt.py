@@ -83,13 +83,26 @@ def plan(root: Path) -> Plan:
         users = sorted({u for _, u in missing_exps})
         missing.append(f"{len(missing_exps)} of {len(listed)} experiments listed in labels.txt "
                        f"(users {', '.join(map(str, users))})")
-    return Plan(subjects=exps, missing=missing)
+    unlabelled = sorted(present - {e for e, _ in listed})
+    notes = []
+    if unlabelled:  # kept (the signals are valid) but said: every sample of these experiments is null
+        notes.append(f"{len(unlabelled)} of {len(present)} experiments have no interval in RawData/labels.txt, so "
+                     f"all their samples are unlabelled: {', '.join(f'exp{e:02d}' for e in unlabelled)}")
+    return Plan(subjects=exps, missing=missing, notes=notes)
 
 
 def _label_table(path: Path) -> np.ndarray:
     if not path.exists():
         raise FormatError(f"{path} is missing: HAPT labels come from RawData/labels.txt")
-    return read_numeric(path, ncols=5).astype(np.int64)
+    table = read_numeric(path, ncols=5)
+    if len(table) == 0:
+        raise FormatError(f"{path}: no label intervals (the file is empty); expected one line 'experiment user "
+                          f"activity start end' per interval, as in the original release: restore the file")
+    frac = table != np.round(table)
+    if frac.any():
+        row = int(np.nonzero(frac)[0][0])
+        raise FormatError(f"{path}: line {row + 1}: expected 5 whole numbers, got {table[row].tolist()}")
+    return table.astype(np.int64)
 
 
 def read(root: Path, subject: str, unit: list[tuple[int, str]]) -> Iterator[Session]:

@@ -214,7 +214,9 @@ def read(root: Path, subject: str, unit: list[tuple[int, str]]) -> Iterator[Sess
     for cls, rel in sorted(unit):
         path = root / rel
         arr = read_numeric(path, sep=",", ncols=8)
-        if len(arr) == 0:
+        if len(arr) == 0:  # an empty recording: an empty session, counted in completeness.notes
+            yield Session("imu", subject, f"{cls:02d}-{Path(rel).stem}", {ch.name: arr[:, 0] for ch in _ACC + _GYRO},
+                          np.zeros(0, dtype=np.int16), np.zeros(0))
             continue
         grids = []
         problems = []

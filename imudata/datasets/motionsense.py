@@ -148,13 +148,16 @@ def subject_codes(path: Path) -> list[str]:
 def plan(root: Path) -> Plan:
     data = _data_dir(root)
     subjects: dict[str, list[tuple[str, str]]] = {}
+    header_only: list[str] = []
     n = 0
     for tdir in sorted(data.iterdir()):
         if not (tdir.is_dir() and _TRIAL.match(tdir.name)):
             continue
         for f in sorted(tdir.iterdir()):
             m = _SUB.match(f.name)
-            if m:
+            if m and not _has_samples(f):
+                header_only.append(f"{tdir.name}/{f.name}")
+            elif m:
                 subjects.setdefault(str(int(m.group(1))), []).append((tdir.name, str(f)))
                 n += 1
     expected = sum(len(v) for v in TRIALS.values()) * N_SUBJECTS
@@ -167,7 +170,19 @@ def plan(root: Path) -> Plan:
         absent = [c for c in subject_codes(info) if c not in subjects]
         if absent:
             missing.append(f"subjects listed in data_subjects_info.csv without files: {', '.join(absent)}")
-    return Plan(subjects=subjects, missing=missing)
+    notes = []
+    if header_only:  # a trial without samples is not an error, but it is counted and named
+        notes.append(f"{len(header_only)} trial files hold only the header line, no samples, and are not "
+                     f"converted: {', '.join(header_only)}")
+    return Plan(subjects=subjects, missing=missing, notes=notes)
+
+
+def _has_samples(path: Path) -> bool:
+    """Whether a trial file has a line after its header (the header itself is checked here too)."""
+    _check_header(path)
+    with open(path, "rb") as fh:
+        fh.readline()
+        return bool(fh.readline().strip())
 
 
 def _check_header(path: Path) -> None:

@@ -1,0 +1,79 @@
+"""Workers die with their parent: kill -9 of the process running ``run_jobs`` leaves no worker behind."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to see dead workers")
+
+REPO = Path(__file__).resolve().parents[2]
+
+PARENT = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from tests.faults import _jobs
+folder = sys.argv[1]
+if sys.argv[2] == "run_jobs":
+    from imudata.parallel import run_jobs
+    run_jobs(_jobs.record_pid_and_sleep, [(folder, 0, 120), (folder, 1, 120)], workers=2, progress=False)
+else:  # the portable watch alone, without prctl
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_jobs.watch_without_prctl, initargs=(os.getpid(),)) as pool:
+        futs = [pool.submit(_jobs.record_pid_and_sleep, folder, i, 120) for i in range(2)]
+        [f.result() for f in futs]
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (a dead child nobody has reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("mode", ["run_jobs", "portable-watch"])
+def test_workers_die_within_seconds_of_parent_kill9(tmp_path: Path, mode: str) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path), mode], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.pid"))) < 2:
+            assert parent.poll() is None, "the parent exited before its workers started"
+            assert time.monotonic() < deadline, "workers did not start within 60 s"
+            time.sleep(0.1)
+        pids = [int(p.read_text()) for p in sorted(tmp_path.glob("*.pid"))]
+        assert all(_alive(p) for p in pids) and parent.pid not in pids
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        t0 = time.monotonic()
+        while any(_alive(p) for p in pids) and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        left = [p for p in pids if _alive(p)]
+        assert not left, f"workers {left} still running 5 s after kill -9 of their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for p in tmp_path.glob("*.pid"):
+            try:
+                os.kill(int(p.read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+
+
+def test_worker_killed_is_one_clear_error() -> None:
+    """A worker killed with -9 (e.g. by the out-of-memory killer) is an ImudataError saying what to do."""
+    from imudata.errors import ImudataError
+    from imudata.parallel import run_jobs
+
+    from . import _jobs
+
+    with pytest.raises(ImudataError, match="convert x: a worker process died without reporting .* re-run to resume"):
+        run_jobs(_jobs.die, [(0,), (1,), (2,)], workers=2, desc="convert x", progress=False)
