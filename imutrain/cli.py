@@ -13,7 +13,6 @@ Set ``IMUTRAIN_TRACEBACK=1`` to see Python tracebacks instead of one-line errors
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -41,6 +40,7 @@ RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Recipe name in recipes/
 SetOpt = typer.Option(None, "--set", "-s", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")
 RootOpt = typer.Option(None, "--root", help="imudata root holding the converted datasets (default $IMUDATA_HOME, then the user cache).")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available).")
+ThreadsOpt = typer.Option(None, "--threads", help="torch intra-op threads (default: torch's own choice); recorded in run.json.")
 
 
 class DeviceError(ValueError):
@@ -102,6 +102,12 @@ def _recipe(recipe: str, overrides: Optional[List[str]]):
     return config.load(recipe, overrides or [])
 
 
+def _threads(n: Optional[int]) -> None:
+    from .provenance import set_threads
+
+    set_threads(n)
+
+
 def _default_out(manifest: Path, recipe_name: str) -> Path:
     return Path("runs") / f"{manifest.stem}-{recipe_name}"
 
@@ -111,7 +117,8 @@ def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) 
              recipe: str = RecipeOpt, out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<manifest>-<recipe>)."),
              resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
              set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+             threads: Optional[int] = ThreadsOpt) -> None:
     """Stage 1: masked patch reconstruction + patch InfoNCE on the manifest's pretrain datasets (train subjects).
 
     Writes RUN/pretrain/{model.safetensors, checkpoints/, metrics.jsonl, curves.png} and RUN/config.yaml.
@@ -120,6 +127,7 @@ def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) 
 
     def go():
         r = _recipe(recipe, set_)
+        _threads(threads)
         return train.train("pretrain", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
                            device=check_device(device), progress=not quiet, log=lambda m: typer.echo(m, err=True))
 
@@ -133,7 +141,8 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
           init: Optional[Path] = typer.Option(None, "--init", help="Start from another run folder's weights instead."),
           resume: bool = typer.Option(False, "--resume", help="Continue from the newest align checkpoint."),
           set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
-          quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+          threads: Optional[int] = ThreadsOpt) -> None:
     """Stage 2: align window embeddings with label text (soft targets, memory bank, text augmentation).
 
     Continues from RUN/pretrain/model.safetensors (or --init RUN_DIR); writes RUN/align/.
@@ -142,6 +151,7 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
 
     def go():
         r = _recipe(recipe, set_)
+        _threads(threads)
         return train.train("align", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
                            init=init, device=check_device(device), progress=not quiet,
                            log=lambda m: typer.echo(m, err=True))
@@ -168,6 +178,19 @@ def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/a
                                    log=lambda m: typer.echo(m, err=True)))
     typer.echo((dest / "results.md").read_text())
     typer.echo(f"written: {dest / 'results.json'}, {dest / 'results.md'}", err=True)
+
+
+@app.command()
+def bench(protocol: Path = typer.Argument(..., help="Benchmark protocol YAML (results/bench.yaml)."),
+          scale: Optional[str] = typer.Option(None, "--scale", help="Override the protocol's scale (cpu or gpu)."),
+          root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
+          report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the tables from finished cells.")) -> None:
+    """Run every method x seed x target cell of a benchmark protocol (resumable) and write JSON + markdown tables."""
+    from .bench import runner
+
+    out = _run(lambda: runner.run_bench(protocol, scale=scale, root=root, device=check_device(device), report_only=report_only,
+                                        log=lambda m: typer.echo(m, err=True)))
+    typer.echo(f"written: {out}")
 
 
 @app.command()

@@ -12,7 +12,6 @@ holding weights, optimizer, scheduler, sampler position, RNG state and memory ba
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, provenance
 from . import config as cfgmod
 from .checkpoint import NonFiniteLoss
 from .data import Batch, Collator, WindowStream, build_index, make_loader, resolve_sources
@@ -244,6 +243,8 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
         save_run_info(run_dir, manifest=str(Path(manifest_path).resolve()), root=str(root) if root else None,
                       **({"labels": [c.name for c in labels]} if labelled else {}),
                       **{f"{stage}_datasets": [s.id for s in sources]})
+        read = [sh.path for sh in train_idx.shards] + [sh.path for sh in val_idx.shards]
+        save_run_info(run_dir, **{f"{stage}_provenance": provenance.collect(read, di.device)})
     keys = label_keys(train_idx, sources, labels) if labelled else None
     say(f"[{stage}] {len(train_idx)} training windows from {', '.join(s.id for s in sources)}; "
         f"{len(val_idx)} validation windows; world size {di.world_size}; device {di.device}")

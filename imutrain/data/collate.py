@@ -7,7 +7,7 @@ kept as ``stats`` so the model can still see gravity / posture and amplitude.
 
 Batch layout: ``patches`` (B, P, C, L), ``stats`` (B, P, C, 2), ``patch_mask`` (B, P) and
 ``channel_mask`` (B, C) with True = real data, ``channel_ids`` (B, C) into the run's channel-text
-table (0 on padding). Stage 1 batches carry a second, augmented view with the same patching.
+table (0 on padding). Stage 1 batches carry two views, each augmented by its own draw, with the same patching.
 """
 from __future__ import annotations
 
@@ -135,10 +135,12 @@ class Collator:
             if train and rng is not None:
                 patch_s = s.patch_s * float(rng.choice(self.patch_scales))
             if self.mode == "pretrain" and rng is not None:
+                # both views augmented, each by its own draw (view 2 first: its draw is unchanged)
                 xa, perm = augment(x, s.names, rng, self.aug)
-                views1.append(patchify(x, s.rate, patch_s, self.L, self.max_patches))
+                xb, perm1 = augment(x, s.names, rng, self.aug)
+                views1.append(patchify(xb, s.rate, patch_s, self.L, self.max_patches))
                 views2.append(patchify(xa, s.rate, patch_s, self.L, self.max_patches))
-                ids1.append(s.channel_ids)
+                ids1.append(s.channel_ids[perm1])
                 ids2.append(s.channel_ids[perm])
             elif self.mode == "align" and rng is not None:
                 xa, perm = augment(x, s.names, rng, self.aug)
