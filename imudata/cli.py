@@ -13,8 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import registry
+from . import __version__, registry
 from .errors import ImudataError
+from .jsonout import JSON_HELP, emit
 
 app = typer.Typer(
     name="imudata",
@@ -27,9 +28,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, the style of `imutrain --help`
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"imudata {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Public IMU / wearable datasets as one self-describing Parquet format."""
+
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Data root (default: $IMUDATA_HOME or the user cache).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 NamesArg = Annotated[list[str], typer.Argument(help="Dataset ids, as shown by `imudata list`.")]
 
 
@@ -84,35 +99,20 @@ def fetch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     max_expand_ratio: Annotated[Optional[float], typer.Option("--max-expand-ratio", help="Refuse archives that expand more than this many times their size (default 100; also $IMUDATA_MAX_EXPAND_RATIO).")] = None,
     max_expand_size: Annotated[Optional[str], typer.Option("--max-expand-size", help="Refuse archives that expand to more than this, e.g. 64G (the default; also $IMUDATA_MAX_EXPAND_SIZE).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Download, verify (sha256), extract and convert datasets: one command to a ready dataset.
 
     Interrupted downloads resume. Hosts that need a login print exactly what to download and
     where; then pass the file with --from.
     """
-    from .acquire import fetch as do_fetch
-    from .convert import convert as do_convert
-    from .locking import dataset_lock
-    from .paths import DatasetPaths, resolve_root
+    from . import commands
 
-    if from_path is not None and len(names) != 1:
-        raise ImudataError("--from takes exactly one dataset name")
-    limits = None
-    if max_expand_ratio is not None or max_expand_size is not None:
-        from .fetch import ExtractLimits
-
-        env = ExtractLimits.from_env()
-        try:
-            limits = ExtractLimits.parse(max_expand_ratio if max_expand_ratio is not None else env.max_ratio,
-                                         max_expand_size if max_expand_size is not None else env.max_bytes)
-        except ValueError as exc:
-            raise ImudataError(f"--max-expand-ratio / --max-expand-size: {exc}") from exc
-    for name in names:
-        with dataset_lock(DatasetPaths(resolve_root(root), registry.get(name).id), "fetch"):
-            do_fetch(name, root, mirror=mirror, from_path=from_path, progress=not quiet, limits=limits)
-            if not no_convert:
-                card = do_convert(name, root, workers=workers, progress=not quiet)
-                _err(f"{card.id}: converted, {len(card.shards)} shards, {len(card.subjects)} subjects")
+    res = commands.fetch(names, root, mirror=mirror, from_path=from_path, convert=not no_convert, workers=workers,
+                         max_expand_ratio=max_expand_ratio, max_expand_size=max_expand_size, progress=not quiet,
+                         log=_err)
+    if as_json:
+        emit(res)
 
 
 @app.command()
@@ -122,36 +122,38 @@ def convert(
     workers: Annotated[int, typer.Option("--workers", "-j", help="Subjects converted in parallel.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Convert again even if up to date.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Convert fetched original files into Parquet shards and dataset.json.
 
     Idempotent (a re-run does no work), resumable (an interrupted run keeps finished subjects),
     atomic (no partial shard is ever visible).
     """
-    from .convert import convert as do_convert
+    from . import commands
 
-    card = do_convert(name, root, workers=workers, force=force, progress=not quiet)
-    rows = sum(sh["rows"] for sh in card.shards)
-    _err(f"{card.id}: {len(card.shards)} shards, {len(card.subjects)} subjects, {rows:,} rows")
+    res = commands.convert(name, root, workers=workers, force=force, progress=not quiet, log=_err)
+    _err(f"{res['id']}: {res['shards']} shards, {len(res['subjects'])} subjects, {res['rows']:,} rows")
+    if as_json:
+        emit(res)
 
 
 @app.command()
-def verify(name: Annotated[str, typer.Argument(help="Dataset id.")], root: RootOpt = None) -> None:
-    """Re-hash raw files and shards and validate every shard's schema and embedded card."""
-    from .verify import verify as do_verify
+def verify(name: Annotated[str, typer.Argument(help="Dataset id.")], root: RootOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Re-hash raw files and shards and validate every shard's schema and embedded card.
 
-    from .originals import verify_originals
+    Exit 0 when everything matches, 1 when a check failed (each failure on stderr as FAIL ...).
+    """
+    from . import commands
 
-    problems = do_verify(name, root)
-    lines, changed = verify_originals(name, root)
-    for line in lines:
-        _err(line)
-    problems += changed
-    if problems:
-        for p in problems:
-            _err(f"FAIL {p}")
+    res = commands.verify(name, root, log=_err)
+    for p in res["problems"]:
+        _err(f"FAIL {p}")
+    if as_json:
+        emit(res)
+    if not res["ok"]:
         raise typer.Exit(1)
-    _err(f"{name}: OK (raw files and shards match their recorded sha256, schemas valid)")
+    _err(f"{res['id']}: OK (raw files and shards match their recorded sha256, schemas valid)")
 
 
 @app.command()
@@ -215,18 +217,22 @@ app.add_typer(manifest_app, name="manifest")
 def manifest_check(
     file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md).")],
     root: RootOpt = None,
-    no_write: Annotated[bool, typer.Option("--no-write", help="Do not write resolved fraction splits back to FILE.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Write resolved fraction splits back to FILE as explicit subject lists.")] = False,
+    no_write: Annotated[bool, typer.Option("--no-write", hidden=True, help="The default now; kept for old scripts.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Validate a manifest against the converted data and print a per-dataset table.
 
     Checks keys, types, dataset ids, streams, channels, labels and subject-disjoint splits (a
-    subject in two splits fails); resolves seeded fraction splits and writes them back to FILE as
-    explicit subject lists. Table: subjects, hours, non-overlapping windows, labels, channels.
+    subject in two splits fails); resolves seeded fraction splits in memory, and with --write
+    writes them back to FILE as explicit subject lists (FILE is never changed otherwise).
+    Table: subjects, hours, non-overlapping windows, labels, channels.
     """
     from . import manifest as mf
 
-    m = mf.load(file, root=root, write_back=not no_write)
+    if write and no_write:
+        raise ImudataError("give --write or --no-write, not both")
+    m = mf.load(file, root=root, write_back=write)
     rows = mf.check(m, root=root)
     for w in m.warnings:
         _err(f"warning: {w}")
@@ -256,6 +262,7 @@ def bands(
     out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_bands).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Split a stream into frequency bands (SlotFM: 0-1, 1-4, >4 Hz) as a derived stream.
 
@@ -263,10 +270,12 @@ def bands(
     (waist_acc_x_band0, ...), each carrying its band edges, order and filter in dataset.json.
     Zero-phase by default; NaN gaps stay NaN and do not spread. See docs/bands.md.
     """
-    from .derive import derive_bands
+    from . import commands
 
-    derive_bands(name, root, stream=stream, bands=band_spec, order=order, zero_phase=not causal, method=method,
-                 out=out, workers=workers, progress=not quiet, log=_err)
+    res = commands.bands(name, root, stream=stream, bands=band_spec, order=order, causal=causal, method=method,
+                         out=out, workers=workers, progress=not quiet, log=_err)
+    if as_json:
+        emit(res)
 
 
 @app.command()
@@ -278,15 +287,19 @@ def resample(
     out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_<rate>hz).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Resample a stream to another rate (anti-aliased polyphase filter) as a derived stream.
 
     The ratio is the nearest fraction up/down with down <= 1000; labels follow the nearest
     source sample. See docs/bands.md.
     """
-    from .derive import derive_resample
+    from . import commands
 
-    derive_resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=not quiet, log=_err)
+    res = commands.resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=not quiet,
+                            log=_err)
+    if as_json:
+        emit(res)
 
 
 @app.command()
@@ -303,6 +316,7 @@ def caption(
     manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Caption the dataset streams of this training manifest (docs/manifests.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards captioned in parallel.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write SensorLM-style captions of fixed windows as Parquet caption shards.
 
@@ -310,22 +324,40 @@ def caption(
     --no-labels), one row per window: dataset, stream, subject, session, start, end, text,
     template ids, generator version, seed and the window's labels. See docs/captions.md.
     """
-    from .captions import CaptionConfig, caption_dataset
-    from .captions.writer import converted_datasets, datasets_from_manifest
+    from . import commands
 
-    if name is not None and manifest is not None:
-        raise ImudataError("give a dataset name or --manifest, not both")
-    if name:
-        todo = [(name, stream)]
-    elif manifest:
-        todo = [(d, stream or s) for d, s in datasets_from_manifest(manifest, root)]
-    else:
-        todo = [(d, stream) for d in converted_datasets(root)]
-    if not todo:
-        raise ImudataError("no converted dataset found under the root; run `imudata fetch NAME` first (or pass --root)")
-    cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels, min_activity_s=min_activity)
-    for n, s in todo:
-        caption_dataset(n, root, levels=level, config=cfg, stream=s, workers=workers, progress=not quiet, log=_err)
+    res = commands.caption(name, root, level=level, window=window, stride=stride, seed=seed, labels=not no_labels,
+                           min_activity=min_activity, stream=stream, manifest=manifest, workers=workers,
+                           progress=not quiet, log=_err)
+    if as_json:
+        emit(res)
+
+
+@app.command()
+def sessions(
+    name: Annotated[str, typer.Argument(help="Dataset id (converted first).")],
+    root: RootOpt = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="Only this subject's sessions.")] = None,
+    stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Stream (default: the dataset's first).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the recording sessions of a converted dataset: subject, session, rows, duration.
+
+    The SUBJECT/SESSION column is what `imudata plot --session` takes.
+    """
+    from . import commands
+
+    res = commands.sessions(name, root, subject=subject, stream=stream)
+    if as_json:
+        emit(res)
+        return
+    rows = res["sessions"]
+    head = ("SUBJECT/SESSION", "rows", "seconds")
+    w = max([len(head[0])] + [len(r["ref"]) for r in rows])
+    typer.echo(f"{head[0]:<{w}}  {head[1]:>9}  {head[2]:>9}")
+    for r in rows:
+        typer.echo(f"{r['ref']:<{w}}  {r['rows']:>9}  {r['seconds']:>9.1f}")
+    _err(f"{res['id']}/{res['stream']}: {len(rows)} sessions at {res['rate_hz']:g} Hz")
 
 
 @app.command()

@@ -125,11 +125,31 @@ class _Problems:
         self.where = where
         self.lines = lines
         self.items: list[str] = []
+        self.keys: list[str] = []
 
     def add(self, key: str, msg: str) -> None:
+        """Record a problem at a key path, unless it repeats one already recorded or follows from one.
+
+        A problem under a key that already failed (``datasets[0].splits.train`` after
+        ``datasets[0].splits``) is a consequence of the first, so it is not reported again.
+        """
+        if any(self._under(key, k) for k in self.keys):
+            return
         line = self._line(key)
         suffix = f" (line {line})" if line else ""
-        self.items.append(f"{self.where}: {key}: {msg}{suffix}" if key else f"{self.where}: {msg}{suffix}")
+        text = f"{self.where}: {key}: {msg}{suffix}" if key else f"{self.where}: {msg}{suffix}"
+        if text in self.items:
+            return
+        self.keys.append(key)
+        self.items.append(text)
+
+    def failed(self, key: str) -> bool:
+        """Whether a problem was recorded at ``key`` or under it."""
+        return any(k == key or self._under(k, key) for k in self.keys)
+
+    @staticmethod
+    def _under(key: str, parent: str) -> bool:
+        return bool(parent) and key != parent and (key.startswith(parent + ".") or key.startswith(parent + "["))
 
     def _line(self, key: str) -> int | None:
         k = key
@@ -702,6 +722,14 @@ def _resolve(raw: list[_RawEntry], root: Path | None, p: _Problems, warnings: li
         else:
             entry.splits = {k: list(v) for k, v in ref.splits.items()}
 
+    # a repeated dataset/stream first: the role and split conflicts it causes are not reported again
+    seen_pairs: dict[tuple[str, str], int] = {}
+    for r, (entry, _) in zip(raw, results):
+        pair = (entry.id, entry.stream)
+        if entry.id and entry.stream and pair in seen_pairs:
+            p.add(f"datasets[{r.index}]", f"{entry.id}/{entry.stream} is already datasets[{seen_pairs[pair]}]")
+        seen_pairs.setdefault(pair, r.index)
+
     # subject-disjointness within an entry, across entries of one dataset, and across linked datasets
     for r, (entry, _) in zip(raw, results):
         seen: dict[str, str] = {}
@@ -740,12 +768,6 @@ def _resolve(raw: list[_RawEntry], root: Path | None, p: _Problems, warnings: li
                                                                   "splits: {same_as: ucihar})" if "+" in gid else ""))
                     else:
                         where.setdefault(s, (k, idx))
-    seen_pairs: dict[tuple[str, str], int] = {}
-    for r, (entry, _) in zip(raw, results):
-        pair = (entry.id, entry.stream)
-        if entry.id and entry.stream and pair in seen_pairs:
-            p.add(f"datasets[{r.index}]", f"{entry.id}/{entry.stream} is already datasets[{seen_pairs[pair]}]")
-        seen_pairs.setdefault(pair, r.index)
     return [(e, write.get(r.index)) for r, (e, _) in zip(raw, results)]
 
 
@@ -849,15 +871,16 @@ def loads(text: str, *, where: str = "<manifest>", root: str | os.PathLike[str] 
 
 
 def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None, resolve: bool = True,
-         write_back: bool = True) -> Manifest:
+         write_back: bool = False) -> Manifest:
     """Parse, validate and (unless ``resolve=False``) resolve a manifest against the converted data.
 
     Errors (:class:`ManifestError`, a :class:`~imudata.errors.SchemaError`) name the file and key
     path, e.g. ``manifests/demo.yaml: datasets[1].splits.train: ...``. Resolution reads each
     dataset's card under ``root`` (default ``$IMUDATA_HOME`` / user cache): channel selections,
-    label names, subjects, ``all`` and ``same_as`` splits, and seeded fractions. Fraction splits are
-    written back into the file as explicit subject lists (``write_back``), keeping the seed and
-    fractions in a ``resolved:`` block. ``resolve=False`` checks the syntax and the registry only
+    label names, subjects, ``all`` and ``same_as`` splits, and seeded fractions. With
+    ``write_back=True`` fraction splits are written back into the file as explicit subject lists,
+    keeping the seed and fractions in a ``resolved:`` block; by default the file is only read (the
+    fractions resolve the same on every machine). ``resolve=False`` checks the syntax and the registry only
     (dataset ids, streams, channels, label ids); fraction splits then stay empty.
     """
     path = Path(path)

@@ -150,7 +150,11 @@ def get(name: str) -> DatasetSpec:
     for candidate in (name, name.lower(), key, key.replace("-", "")):
         if candidate in reg:
             return reg[candidate]
-    raise DatasetNotFound(f"unknown dataset {name!r}; known: {', '.join(names())} (see `imudata list`)")
+    import difflib
+
+    close = difflib.get_close_matches(key, list(reg), n=1, cutoff=0.6)
+    hint = f" (did you mean {reg[close[0]].id!r}?)" if close else ""
+    raise DatasetNotFound(f"unknown dataset {name!r}{hint}; known: {', '.join(names())} (see `imudata list`)")
 
 
 def natural_key(s: str) -> tuple:

@@ -36,8 +36,22 @@ no checkpoint that verifies on --resume), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
 
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"imutrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Train and evaluate the language-aligned IMU foundation model."""
+
 RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Recipe name in recipes/ (tiny, small, small-deep) or a YAML file.")
-SetOpt = typer.Option(None, "--set", "-s", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")
+SetOpt = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")
 RootOpt = typer.Option(None, "--root", help="imudata root holding the converted datasets (default $IMUDATA_HOME, then the user cache).")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available).")
 ThreadsOpt = typer.Option(None, "--threads", help="torch intra-op threads (default: torch's own choice); recorded in run.json.")

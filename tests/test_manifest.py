@@ -137,7 +137,7 @@ def test_fraction_splits_deterministic_and_written_back(tmp_path: Path, data_roo
     """
     a = write(tmp_path, text, "a.yaml")
     b = write(tmp_path, text, "b.yaml")
-    ma = mf.load(a, root=data_root)
+    ma = mf.load(a, root=data_root, write_back=True)
     mb = mf.load(b, root=data_root, write_back=False)
     sa = ma.datasets[0].splits
     assert sa == mb.datasets[0].splits                               # same seed, same split
@@ -149,7 +149,7 @@ def test_fraction_splits_deterministic_and_written_back(tmp_path: Path, data_roo
     data = yaml.safe_load(new)["datasets"][0]["splits"]
     assert {k: data[k] for k in ("train", "val", "test")} == sa
     assert data["resolved"] == {"seed": 7, "fractions": {"train": 0.6, "val": 0.2, "test": 0.2}, "subjects": 10}
-    again = mf.load(a, root=data_root)                               # rerun: reads the lists, writes nothing
+    again = mf.load(a, root=data_root, write_back=True)              # rerun: reads the lists, writes nothing
     assert again.datasets[0].splits == sa and again.written_back == [] and a.read_text() == new
     other = mf.split_fractions([str(i) for i in range(1, 11)], {"train": 0.6, "val": 0.2, "test": 0.2}, 8, "hapt")
     assert other != sa
@@ -158,9 +158,9 @@ def test_fraction_splits_deterministic_and_written_back(tmp_path: Path, data_roo
 def test_write_back_into_flow_style_entry(tmp_path: Path, data_root: Path) -> None:
     _ten(data_root)
     path = write(tmp_path, HEAD + "  - {id: hapt, splits: {fractions: {train: 0.5, test: 0.5}, seed: 1}}  # flow\n")
-    m = mf.load(path, root=data_root)
+    m = mf.load(path, root=data_root, write_back=True)
     assert m.written_back == ["hapt"] and "# flow" in path.read_text()
-    again = mf.load(path, root=data_root)
+    again = mf.load(path, root=data_root, write_back=True)
     assert again.datasets[0].splits == m.datasets[0].splits and not again.written_back
     assert again.datasets[0].split_rule["resolved"]["seed"] == 1
 

@@ -53,7 +53,12 @@ def parse_levels(spec: str | Sequence[str]) -> list[str]:
         return list(LEVELS)
     bad = [s for s in items if s not in LEVELS]
     if bad or not items:
-        raise CaptionError(f"unknown caption level(s) {bad or items}; expected one of {', '.join(LEVELS)} (or 'all')")
+        import difflib
+
+        close = [m[0] for b in bad if (m := difflib.get_close_matches(b, [*LEVELS, "all"], n=1))]
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise CaptionError(f"unknown caption level(s) {bad or items}{hint}; expected one of {', '.join(LEVELS)} "
+                           f"(or 'all')")
     return list(dict.fromkeys(items))
 
 
