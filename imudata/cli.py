@@ -240,7 +240,8 @@ def manifest_check(
         _err(f"{file}: wrote the resolved splits of {', '.join(m.written_back)} back to the file")
     problems = [p for r in rows for p in r["problems"]]
     if as_json:
-        typer.echo(json.dumps({"name": m.name, "datasets": rows, "warnings": m.warnings}, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({"name": m.name, "datasets": rows, "warnings": m.warnings,
+                               "written_back": m.written_back}, indent=2, ensure_ascii=False))
     else:
         typer.echo(mf.render(rows))
     for p in problems:

@@ -428,6 +428,7 @@ def _parse(data: Any, p: _Problems) -> tuple[str, str, int, dict, list[_RawEntry
         default_seed = _parse_seed(default_seed, "defaults.seed", p)
     items = data.get("datasets")
     entries: list[_RawEntry] = []
+    missing: dict[str, list[str]] = {}  # a required number absent from defaults: the entries lacking it
     if not isinstance(items, list) or not items:
         p.add("datasets", "required: a non-empty list of datasets")
         return name, description, version or 0, defaults, entries
@@ -463,7 +464,7 @@ def _parse(data: Any, p: _Problems) -> tuple[str, str, int, dict, list[_RawEntry
                 if k == "weight":
                     nums[k] = 1.0
                     continue
-                p.add(f"{key}.{k}", "required (here or in defaults)")
+                missing.setdefault(k, []).append(key)
                 nums[k] = float("nan")
             elif not _is_num(v) or v < 0 or (k != "weight" and v == 0):
                 p.add(vk, f"expected a {'number >= 0' if k == 'weight' else 'positive number of seconds'}, got {v!r}")
@@ -473,10 +474,13 @@ def _parse(data: Any, p: _Problems) -> tuple[str, str, int, dict, list[_RawEntry
         w, pt = nums["window_s"], nums["patch_s"]
         if math.isfinite(w) and math.isfinite(pt):
             ratio = w / pt
+            # named where the values come from, so a bad pair in defaults is one line, not one per dataset
+            own = "window_s" in item or "patch_s" in item
+            wk, pk = (f"{key}.window_s", f"{key}.patch_s") if own else ("defaults.window_s", "defaults.patch_s")
             if pt > w:
-                p.add(f"{key}.patch_s", f"patch_s {pt:g} s is longer than window_s {w:g} s")
+                p.add(pk, f"patch_s {pt:g} s is longer than window_s {w:g} s")
             elif abs(ratio - round(ratio)) > 1e-6:
-                p.add(f"{key}.window_s", f"window_s {w:g} s is not a whole number of patches of {pt:g} s "
+                p.add(wk, f"window_s {w:g} s is not a whole number of patches of {pt:g} s "
                                          f"({ratio:.3g}); every window is cut into window_s / patch_s patches")
         ch, ck = get("channels")
         channels = _parse_channels(ch, ck, p)
@@ -497,6 +501,9 @@ def _parse(data: Any, p: _Problems) -> tuple[str, str, int, dict, list[_RawEntry
                     for s in set(lst) & set(exclude):
                         p.add(f"{key}.splits.{k}", f"subject {s!r} is also in exclude_subjects")
         entries.append(_RawEntry(i, did, stream, role, channels, w, pt, nums["weight"], drop, splits, exclude, note))
+    for k, where in missing.items():  # one line per key, not one per dataset
+        also = f"; also missing in {', '.join(where[1:])}: set defaults.{k} once" if len(where) > 1 else ""
+        p.add(f"{where[0]}.{k}", f"required (here or in defaults){also}")
     return name, description, version or 0, defaults, entries
 
 

@@ -661,7 +661,11 @@ def _dataset_key(dataset_id: str) -> str:
     card = _spec_card(dataset_id)
     key = card.id if card is not None else dataset_id.lower().replace("-", "").replace("_", "")
     if key not in DATASET_LABELS:
-        raise UnknownLabel(f"the label vocabulary has no table for dataset {dataset_id!r}; known: "
+        import difflib
+
+        close = difflib.get_close_matches(key, list(DATASET_LABELS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UnknownLabel(f"the label vocabulary has no table for dataset {dataset_id!r}{hint}; known: "
                            f"{', '.join(sorted(DATASET_LABELS))} (add its rows to imudata/vocabulary.py)")
     return key
 
