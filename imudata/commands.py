@@ -104,7 +104,11 @@ def fetch(names: str | Sequence[str], root: str | os.PathLike[str] | None = None
 
 def convert(name: str, root: str | os.PathLike[str] | None = None, *, workers: int = 1, force: bool = False,
             progress: bool = False, log: Log | None = None) -> dict[str, Any]:
-    """Convert fetched originals to Parquet shards; returns ``{"id", "card", "streams", "subjects", "shards", "rows"}``."""
+    """Convert fetched originals to Parquet shards.
+
+    Returns ``{"id", "card", "streams", "subjects", "shards", "rows"}`` (an up-to-date copy is not
+    converted again, unless ``force``).
+    """
     from .convert import convert as do_convert
 
     card = do_convert(name, root, workers=workers, force=force, progress=progress, log=_say(log))
@@ -163,8 +167,12 @@ def bands(name: str, root: str | os.PathLike[str] | None = None, *, stream: str 
 
 
 def resample(name: str, root: str | os.PathLike[str] | None = None, *, rate: float, stream: str | None = None,
-             out: str | None = None, workers: int = 1, progress: bool = False, log: Log | None = None) -> dict[str, Any]:
-    """Resample a stream to ``rate`` Hz as a derived stream; same keys as :func:`bands` (``rate_hz``: the rate reached)."""
+             out: str | None = None, workers: int = 1, progress: bool = False,
+             log: Log | None = None) -> dict[str, Any]:
+    """Resample a stream to ``rate`` Hz as a derived stream (anti-aliased, docs/derived.md).
+
+    Same keys as :func:`bands`; ``rate_hz`` is the rate reached (the nearest fraction of the source rate).
+    """
     from .derive import derive_resample
 
     new = derive_resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=progress,
@@ -230,7 +238,8 @@ def sessions(name: str, root: str | os.PathLike[str] | None = None, *, subject: 
     if subject is not None and subject not in known:
         close = difflib.get_close_matches(subject, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DatasetNotFound(f"{ds.id}: no subject {subject!r} in stream {st.name}{hint}; subjects: {', '.join(known)}")
+        raise DatasetNotFound(f"{ds.id}: no subject {subject!r} in stream {st.name}{hint}; "
+                              f"subjects: {', '.join(known)}")
     shards = [sh for sh in shards if subject is None or sh["subject"] == subject]
     counts: dict[tuple[str, str], int] = {}
     if shards:
