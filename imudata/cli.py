@@ -43,6 +43,7 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
                                                 help="Print the version and exit.")] = False) -> None:
     """Public IMU / wearable datasets as one self-describing Parquet format."""
 
+
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Data root (default: $IMUDATA_HOME or the user cache).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
 NamesArg = Annotated[list[str], typer.Argument(help="Dataset ids, as shown by `imudata list`.")]
