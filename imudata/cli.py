@@ -52,6 +52,10 @@ def list_cmd(root: RootOpt = None,
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from .paths import describe_root
+
+    where, origin = describe_root(root)
+    _err(f"data root: {where} ({origin})")
     w = max(len(r["id"]) for r in rows)
     for r in rows:
         rates = ", ".join(f"{k} {v:g} Hz" for k, v in r["streams"].items())

@@ -37,7 +37,7 @@ no checkpoint that verifies on --resume), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
 
-RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Recipe name in recipes/ (tiny, small, small-deep) or a YAML file.")
+RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Name of a shipped recipe (`imutrain recipes` lists them: tiny, small, small-deep, ...) or a YAML file.")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")
 RootOpt = typer.Option(None, "--root", help="imudata root holding the converted datasets (default $IMUDATA_HOME, then the user cache).")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available).")
@@ -131,19 +131,21 @@ def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) 
 def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same one as for pretrain)."),
           recipe: str = RecipeOpt, out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder; its pretrain/ weights initialise the encoder."),
           init: Optional[Path] = typer.Option(None, "--init", help="Start from another run folder's weights instead."),
+          from_scratch: bool = typer.Option(False, "--from-scratch", help="Align a randomly initialised model when no stage-1 weights exist (otherwise refused)."),
           resume: bool = typer.Option(False, "--resume", help="Continue from the newest align checkpoint."),
           set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
           quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
     """Stage 2: align window embeddings with label text (soft targets, memory bank, text augmentation).
 
-    Continues from RUN/pretrain/model.safetensors (or --init RUN_DIR); writes RUN/align/.
+    Continues from RUN/pretrain/model.safetensors (or --init RUN_DIR); without them it refuses
+    (exit 2) unless --from-scratch. Writes RUN/align/.
     """
     from . import train
 
     def go():
         r = _recipe(recipe, set_)
         return train.train("align", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
-                           init=init, device=check_device(device), progress=not quiet,
+                           init=init, from_scratch=from_scratch, device=check_device(device), progress=not quiet,
                            log=lambda m: typer.echo(m, err=True))
 
     res = _run(go)
@@ -172,7 +174,7 @@ def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/a
 
 @app.command()
 def recipes(name: Optional[str] = typer.Argument(None, help="Show one recipe fully resolved.")) -> None:
-    """List the recipes in recipes/ (or print one, resolved, with every hyper-parameter)."""
+    """List the shipped recipes (or print one, resolved, with every hyper-parameter)."""
     from . import config
 
     if name:
@@ -180,9 +182,12 @@ def recipes(name: Optional[str] = typer.Argument(None, help="Show one recipe ful
 
         typer.echo(yaml.safe_dump(_run(lambda: config.load(name)).to_dict(), sort_keys=False))
         return
-    for p in sorted(config.recipes_dir().glob("*.yaml")):
-        r = _run(lambda: config.load(p))
-        typer.echo(f"{p.stem:12s} d={r.model.d_model} blocks={r.model.n_blocks} heads={r.model.n_heads} "
+    names = config.recipe_names()
+    if not names:
+        _err(f"no recipes in {config.recipes_dir()}: this installation lacks its package data; reinstall imudata", 2)
+    for n in names:
+        r = _run(lambda: config.load(config.recipes_dir() / f"{n}.yaml"))
+        typer.echo(f"{n:18s} d={r.model.d_model} blocks={r.model.n_blocks} heads={r.model.n_heads} "
                    f"pretrain={r.pretrain.steps} align={r.align.steps} steps, batch {r.data.batch_size}")
 
 
