@@ -76,22 +76,29 @@ def _err(msg: str, code: int = 1) -> None:
 
 
 def _run(fn):
+    """``fn()``, with imutrain's and imudata's input errors as one ``error:`` line and exit 2 (3 for a
+    NaN loss). The exception types are imported only when one is raised, so commands that never
+    touch torch (``recipes``, ``--help``) start fast."""
     if os.environ.get("IMUTRAIN_TRACEBACK"):
         return fn()
-    from .checkpoint import CheckpointError, NonFiniteLoss
-    from .config import ConfigError
-    from .data import ManifestDataError, SplitLeakError
-    from .train import RunFolderError
-
     try:
         return fn()
-    except NonFiniteLoss as exc:
-        _err(str(exc), 3)
-    except (ConfigError, DeviceError, CheckpointError, SplitLeakError, ManifestDataError, RunFolderError,
-            FileNotFoundError) as exc:
-        _err(str(exc), 2)
-    except Exception as exc:  # imudata's errors (manifest, dataset not found) name their remedy
-        if type(exc).__module__.startswith("imudata"):
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            raise
+        from .checkpoint import CheckpointError, NonFiniteLoss
+        from .config import ConfigError
+        from .data import ManifestDataError, SplitLeakError
+        from .train import RunFolderError
+
+        if isinstance(exc, NonFiniteLoss):
+            _err(str(exc), 3)
+        if isinstance(exc, (ConfigError, DeviceError, CheckpointError, SplitLeakError, ManifestDataError,
+                            RunFolderError, FileNotFoundError)):
+            _err(str(exc), 2)
+        if type(exc).__module__.startswith("imudata"):  # imudata's errors (manifest, dataset not found) name their remedy
             _err(str(exc), 2)
         raise
 
