@@ -214,7 +214,7 @@ app.add_typer(manifest_app, name="manifest")
 
 @manifest_app.command("check")
 def manifest_check(
-    file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md).")],
+    file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md), or the name of a shipped one: demo, har10, heldout.")],
     root: RootOpt = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Do not write resolved fraction splits back to FILE.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

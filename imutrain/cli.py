@@ -1,11 +1,11 @@
 """The ``imutrain`` command line: pretrain, align, eval (and recipes).
 
-Typical session (CPU, the demo manifest on the real-data samples)::
+Typical session (CPU, the shipped demo manifest on the real-data samples, converted under the
+data root that every imudata command uses)::
 
-    export IMUDATA_HOME=$PWD/data
-    imutrain pretrain manifests/demo.yaml --recipe tiny --out runs/demo
-    imutrain align    manifests/demo.yaml --recipe tiny --out runs/demo
-    imutrain eval     runs/demo --manifest manifests/demo.yaml
+    imutrain pretrain demo --recipe tiny --out runs/demo
+    imutrain align    demo --recipe tiny --out runs/demo
+    imutrain eval     runs/demo --manifest demo
 
 Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m imutrain.cli pretrain ...`` (same flags).
 Set ``IMUTRAIN_TRACEBACK=1`` to see Python tracebacks instead of one-line errors.
@@ -22,17 +22,17 @@ import typer
 HELP = """Train and evaluate the language-aligned IMU foundation model (TSFM) on imudata manifests.
 
 \b
-Typical session (CPU, the demo manifest on the real-data samples):
-  export IMUDATA_HOME=$PWD/data
-  imutrain pretrain manifests/demo.yaml --recipe tiny --out runs/demo
-  imutrain align    manifests/demo.yaml --recipe tiny --out runs/demo
-  imutrain eval     runs/demo --manifest manifests/demo.yaml
+Typical session (CPU, the shipped demo manifest; its datasets converted by imudata first):
+  imutrain pretrain demo --recipe tiny --out runs/demo
+  imutrain align    demo --recipe tiny --out runs/demo
+  imutrain eval     runs/demo --manifest demo
 
 \b
 Multi-GPU / multi-node: torchrun --nproc-per-node 8 -m imutrain.cli pretrain ... (same flags).
+A manifest is a YAML file or the name of a shipped one (demo, har10, heldout).
 Recipes: `imutrain recipes`; override any value with --set key=value.
 Exit codes: 2 bad input (recipe, --set, --device, manifest, split leak, occupied run folder,
-no checkpoint that verifies on --resume), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
+no checkpoint that verifies on --resume, align without stage-1 weights), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
 """
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
@@ -114,7 +114,7 @@ def _default_out(manifest: Path, recipe_name: str) -> Path:
 
 
 @app.command()
-def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) naming the datasets, splits, windows."),
+def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest naming the datasets, splits, windows: a YAML file or a shipped name (demo, har10)."),
              recipe: str = RecipeOpt, out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<manifest>-<recipe>)."),
              resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
              set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,

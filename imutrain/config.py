@@ -339,16 +339,20 @@ _LAST = re.compile(r"(\[\d+\]|\.[^.\[]*)$")
 
 def _located(problem: str, lines: dict[str, int], overridden: dict[str, str]) -> str:
     """``problem`` prefixed by where its key (or the nearest enclosing one) was set: ``--set ITEM``
-    or ``line N`` of the recipe file."""
+    when an override replaced it, else ``line N`` of the recipe file."""
     m = _KEY.match(problem)
     key = m.group(0) if m else ""
+    chain = []
     while key:
-        if key in overridden:
-            return f"--set {overridden[key]}: {problem}"
-        if key in lines:
-            return f"line {lines[key]}: {problem}"
+        chain.append(key)
         last = _LAST.search(key)
         key = key[:last.start()] if last else ""
+    for k in chain:
+        if k in overridden:
+            return f"--set {overridden[k]}: {problem}"
+    for k in chain:
+        if k in lines:
+            return f"line {lines[k]}: {problem}"
     return problem
 
 
