@@ -335,22 +335,33 @@ def line_index(text: str) -> dict[str, int]:
 
 _KEY = re.compile(r"[A-Za-z_][\w.\[\]-]*")
 _LAST = re.compile(r"(\[\d+\]|\.[^.\[]*)$")
+_DOTTED = re.compile(r"\b[a-z_]+(?:\.[a-z_0-9]+|\[\d+\])+")
+
+
+def _chain(key: str) -> list[str]:
+    """``a.b[1].c`` -> [``a.b[1].c``, ``a.b[1]``, ``a.b``, ``a``]: a key and its enclosing keys."""
+    out = []
+    while key:
+        out.append(key)
+        last = _LAST.search(key)
+        key = key[:last.start()] if last else ""
+    return out
 
 
 def _located(problem: str, lines: dict[str, int], overridden: dict[str, str]) -> str:
-    """``problem`` prefixed by where its key (or the nearest enclosing one) was set: ``--set ITEM``
-    when an override replaced it, else ``line N`` of the recipe file."""
-    m = _KEY.match(problem)
-    key = m.group(0) if m else ""
-    chain = []
-    while key:
-        chain.append(key)
-        last = _LAST.search(key)
-        key = key[:last.start()] if last else ""
-    for k in chain:
-        if k in overridden:
-            return f"--set {overridden[k]}: {problem}"
-    for k in chain:
+    """``problem`` prefixed by where it comes from: the ``--set ITEM`` that set any key it names
+    (``pretrain.optim.warmup_steps must be below pretrain.steps`` after ``--set pretrain.steps=20``
+    blames the override), else ``line N`` of the recipe file for the first key it names."""
+    said = problem.split("; did you mean")[0].split("; known:")[0]   # not the suggested key
+    keys = [m.group(0) for m in _DOTTED.finditer(said)]
+    first = _KEY.match(problem)
+    if first and first.group(0) not in keys:
+        keys.insert(0, first.group(0))
+    for key in keys:
+        for k in _chain(key):
+            if k in overridden:
+                return f"--set {overridden[k]}: {problem}"
+    for k in _chain(keys[0]) if keys else []:
         if k in lines:
             return f"line {lines[k]}: {problem}"
     return problem

@@ -177,6 +177,17 @@ def test_set_key_typo_suggests_the_key(tmp_path):
     assert "line " not in out   # the shipped tiny.yaml is not at fault
 
 
+def test_inconsistency_caused_by_an_override_blames_the_override(tmp_path):
+    """warmup_steps (from the file) below steps (from --set): the --set is named, not the file's line;
+    a file typo resembling an overridden key still points at its own line."""
+    _refused(_cli("align", "m.yaml", "--set", "pretrain.steps=20"),
+             "  - --set pretrain.steps=20: pretrain.optim.warmup_steps must be below pretrain.steps")
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("data:\n  batchsize: 3\n")
+    _refused(_cli("align", "m.yaml", "--recipe", str(bad), "--set", "data.batch_size=4"),
+             "line 2: data.batchsize: unknown key; did you mean data.batch_size?")
+
+
 def test_set_value_problem_in_a_list_names_the_override():
     _refused(_cli("pretrain", "m.yaml", "--set", "model.cnn_kernels=[3, x]"),
              "--set model.cnn_kernels=[3, x]: model.cnn_kernels[1]: expected an integer, got 'x'")
