@@ -68,6 +68,10 @@ def list_cmd(root: RootOpt = None,
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from .paths import describe_root
+
+    where, origin = describe_root(root)
+    _err(f"data root: {where} ({origin})")
     w = max(len(r["id"]) for r in rows)
     for r in rows:
         rates = ", ".join(f"{k} {v:g} Hz" for k, v in r["streams"].items())
@@ -216,7 +220,7 @@ app.add_typer(manifest_app, name="manifest")
 
 @manifest_app.command("check")
 def manifest_check(
-    file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md).")],
+    file: Annotated[Path, typer.Argument(help="Manifest YAML file (schema: docs/manifests.md), or the name of a shipped one: demo, har10, heldout.")],
     root: RootOpt = None,
     write: Annotated[bool, typer.Option("--write", help="Write resolved fraction splits back to FILE as explicit subject lists.")] = False,
     no_write: Annotated[bool, typer.Option("--no-write", hidden=True, help="The default now; kept for old scripts.")] = False,

@@ -877,6 +877,35 @@ def loads(text: str, *, where: str = "<manifest>", root: str | os.PathLike[str] 
     return _load_text(text, None, where, root, resolve, False)
 
 
+def shipped_dir() -> Path:
+    """The folder of the example manifests shipped inside the package (``imudata/manifests``)."""
+    return Path(__file__).resolve().parent / "manifests"
+
+
+def shipped_names() -> list[str]:
+    """Names of the shipped example manifests (``demo``, ``har10``, ...), sorted."""
+    return sorted(p.stem for p in shipped_dir().glob("*.yaml"))
+
+
+def find(path: str | os.PathLike[str]) -> tuple[Path, bool]:
+    """The manifest file meant by ``path`` and whether it is a shipped example.
+
+    An existing file is always that file. Otherwise a bare name (``demo``, ``demo.yaml``) or the
+    repository-relative path the documentation uses (``manifests/demo.yaml``) names the manifest
+    shipped in the package, so the same command works in a clone and in an installed wheel.
+    Anything else is returned unchanged (loading it then reports the missing file).
+    """
+    p = Path(path)
+    if p.is_file():
+        return p, False
+    bare = len(p.parts) == 1 or (len(p.parts) == 2 and p.parts[0] == "manifests")
+    stem = p.name[:-5] if p.name.endswith(".yaml") else p.name[:-4] if p.name.endswith(".yml") else p.name
+    cand = shipped_dir() / f"{stem}.yaml"
+    if bare and stem and cand.is_file():
+        return cand, True
+    return p, False
+
+
 def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None, resolve: bool = True,
          write_back: bool = False) -> Manifest:
     """Parse, validate and (unless ``resolve=False``) resolve a manifest against the converted data.
@@ -887,15 +916,19 @@ def load(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = 
     label names, subjects, ``all`` and ``same_as`` splits, and seeded fractions. With
     ``write_back=True`` fraction splits are written back into the file as explicit subject lists,
     keeping the seed and fractions in a ``resolved:`` block; by default the file is only read (the
-    fractions resolve the same on every machine). ``resolve=False`` checks the syntax and the registry only
+    fractions resolve the same on every machine), and a shipped manifest found by name
+    (:func:`find`) is never rewritten. ``resolve=False`` checks the syntax and the registry only
     (dataset ids, streams, channels, label ids); fraction splits then stay empty.
     """
-    path = Path(path)
-    where = str(path)
+    path, is_shipped = find(path)
+    where = _display(path) if is_shipped else str(path)
+    if is_shipped:
+        write_back = False  # never rewrite the installed package; seeded splits resolve the same each time
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ManifestError(f"{where}: no such manifest file") from None
+        names = ", ".join(shipped_names())
+        raise ManifestError(f"{where}: no such manifest file (shipped manifests, usable by name: {names})") from None
     return _load_text(text, path, where, root, resolve, write_back)
 
 

@@ -25,6 +25,16 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(root).expanduser() if root is not None else default_root()
 
 
+def describe_root(root: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The data root for ``root`` and where it came from: ``--root``, ``$IMUDATA_HOME`` or the
+    default (the user cache), so a command can say which root it is looking at."""
+    if root is not None:
+        return resolve_root(root), "--root"
+    if os.environ.get("IMUDATA_HOME"):
+        return default_root(), "$IMUDATA_HOME"
+    return default_root(), "default: the user cache; set $IMUDATA_HOME or --root to change it"
+
+
 class DatasetPaths:
     """The fixed layout of one dataset below the data root.
 

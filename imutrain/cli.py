@@ -1,11 +1,11 @@
 """The ``imutrain`` command line: pretrain, align, eval (and recipes).
 
-Typical session (CPU, the demo manifest on the real-data samples)::
+Typical session (CPU, the shipped demo manifest on the real-data samples, converted under the
+data root that every imudata command uses)::
 
-    export IMUDATA_HOME=$PWD/data
-    imutrain pretrain manifests/demo.yaml --recipe tiny --out runs/demo
-    imutrain align    manifests/demo.yaml --recipe tiny --out runs/demo
-    imutrain eval     runs/demo --manifest manifests/demo.yaml
+    imutrain pretrain demo --recipe tiny --out runs/demo
+    imutrain align    demo --recipe tiny --out runs/demo
+    imutrain eval     runs/demo --manifest demo
 
 Multi-GPU / multi-node: ``torchrun --nproc-per-node 8 -m imutrain.cli pretrain ...`` (same flags).
 Set ``IMUTRAIN_TRACEBACK=1`` to see Python tracebacks instead of one-line errors.
@@ -21,17 +21,17 @@ import typer
 HELP = """Train and evaluate the language-aligned IMU foundation model (TSFM) on imudata manifests.
 
 \b
-Typical session (CPU, the demo manifest on the real-data samples):
-  export IMUDATA_HOME=$PWD/data
-  imutrain pretrain manifests/demo.yaml --recipe tiny --out runs/demo
-  imutrain align    manifests/demo.yaml --recipe tiny --out runs/demo
-  imutrain eval     runs/demo --manifest manifests/demo.yaml
+Typical session (CPU, the shipped demo manifest; its datasets converted by imudata first):
+  imutrain pretrain demo --recipe tiny --out runs/demo
+  imutrain align    demo --recipe tiny --out runs/demo
+  imutrain eval     runs/demo --manifest demo
 
 \b
 Multi-GPU / multi-node: torchrun --nproc-per-node 8 -m imutrain.cli pretrain ... (same flags).
+A manifest is a YAML file or the name of a shipped one (demo, har10, heldout).
 Recipes: `imutrain recipes`; override any value with --set key=value.
 Exit codes: 2 bad input (recipe, --set, --device, manifest, split leak, occupied run folder,
-no checkpoint that verifies on --resume), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
+no checkpoint that verifies on --resume, align without stage-1 weights), 3 NaN loss. IMUTRAIN_TRACEBACK=1 shows tracebacks.
 """
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode=None)
@@ -50,7 +50,8 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
                                        help="Print the version and exit.")) -> None:
     """Train and evaluate the language-aligned IMU foundation model."""
 
-RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Recipe name in recipes/ (tiny, small, small-deep) or a YAML file.")
+
+RecipeOpt = typer.Option("tiny", "--recipe", "-r", help="Name of a shipped recipe (`imutrain recipes` lists them: tiny, small, small-deep, ...) or a YAML file.")
 SetOpt = typer.Option(None, "--set", "-s", metavar="KEY=VALUE", help="Override a recipe value, e.g. --set pretrain.steps=200 (repeatable).")
 RootOpt = typer.Option(None, "--root", help="imudata root holding the converted datasets (default $IMUDATA_HOME, then the user cache).")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available).")
@@ -90,22 +91,29 @@ def _err(msg: str, code: int = 1) -> None:
 
 
 def _run(fn):
+    """``fn()``, with imutrain's and imudata's input errors as one ``error:`` line and exit 2 (3 for a
+    NaN loss). The exception types are imported only when one is raised, so commands that never
+    touch torch (``recipes``, ``--help``) start fast."""
     if os.environ.get("IMUTRAIN_TRACEBACK"):
         return fn()
-    from .checkpoint import CheckpointError, NonFiniteLoss
-    from .config import ConfigError
-    from .data import ManifestDataError, SplitLeakError
-    from .train import RunFolderError
-
     try:
         return fn()
-    except NonFiniteLoss as exc:
-        _err(str(exc), 3)
-    except (ConfigError, DeviceError, CheckpointError, SplitLeakError, ManifestDataError, RunFolderError,
-            FileNotFoundError) as exc:
-        _err(str(exc), 2)
-    except Exception as exc:  # imudata's errors (manifest, dataset not found) name their remedy
-        if type(exc).__module__.startswith("imudata"):
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            raise
+        from .checkpoint import CheckpointError, NonFiniteLoss
+        from .config import ConfigError
+        from .data import ManifestDataError, SplitLeakError
+        from .train import RunFolderError
+
+        if isinstance(exc, NonFiniteLoss):
+            _err(str(exc), 3)
+        if isinstance(exc, (ConfigError, DeviceError, CheckpointError, SplitLeakError, ManifestDataError,
+                            RunFolderError, FileNotFoundError)):
+            _err(str(exc), 2)
+        if type(exc).__module__.startswith("imudata"):  # imudata's errors (manifest, dataset not found) name their remedy
             _err(str(exc), 2)
         raise
 
@@ -127,7 +135,7 @@ def _default_out(manifest: Path, recipe_name: str) -> Path:
 
 
 @app.command()
-def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) naming the datasets, splits, windows."),
+def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest naming the datasets, splits, windows: a YAML file or a shipped name (demo, har10)."),
              recipe: str = RecipeOpt, out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<manifest>-<recipe>)."),
              resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
              set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
@@ -153,13 +161,15 @@ def pretrain(manifest: Path = typer.Argument(..., help="imudata manifest (YAML) 
 def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same one as for pretrain)."),
           recipe: str = RecipeOpt, out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder; its pretrain/ weights initialise the encoder."),
           init: Optional[Path] = typer.Option(None, "--init", help="Start from another run folder's weights instead."),
+          from_scratch: bool = typer.Option(False, "--from-scratch", help="Align a randomly initialised model when no stage-1 weights exist (otherwise refused)."),
           resume: bool = typer.Option(False, "--resume", help="Continue from the newest align checkpoint."),
           set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
           quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
           threads: Optional[int] = ThreadsOpt) -> None:
     """Stage 2: align window embeddings with label text (soft targets, memory bank, text augmentation).
 
-    Continues from RUN/pretrain/model.safetensors (or --init RUN_DIR); writes RUN/align/.
+    Continues from RUN/pretrain/model.safetensors (or --init RUN_DIR); without them it refuses
+    (exit 2) unless --from-scratch. Writes RUN/align/.
     """
     from . import train
 
@@ -167,7 +177,7 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
         r = _recipe(recipe, set_)
         _threads(threads)
         return train.train("align", manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
-                           init=init, device=check_device(device), progress=not quiet,
+                           init=init, from_scratch=from_scratch, device=check_device(device), progress=not quiet,
                            log=lambda m: typer.echo(m, err=True))
 
     res = _run(go)
@@ -209,7 +219,7 @@ def bench(protocol: Path = typer.Argument(..., help="Benchmark protocol YAML (re
 
 @app.command()
 def recipes(name: Optional[str] = typer.Argument(None, help="Show one recipe fully resolved.")) -> None:
-    """List the recipes in recipes/ (or print one, resolved, with every hyper-parameter)."""
+    """List the shipped recipes (or print one, resolved, with every hyper-parameter)."""
     from . import config
 
     if name:
@@ -217,9 +227,12 @@ def recipes(name: Optional[str] = typer.Argument(None, help="Show one recipe ful
 
         typer.echo(yaml.safe_dump(_run(lambda: config.load(name)).to_dict(), sort_keys=False))
         return
-    for p in sorted(config.recipes_dir().glob("*.yaml")):
-        r = _run(lambda: config.load(p))
-        typer.echo(f"{p.stem:12s} d={r.model.d_model} blocks={r.model.n_blocks} heads={r.model.n_heads} "
+    names = config.recipe_names()
+    if not names:
+        _err(f"no recipes in {config.recipes_dir()}: this installation lacks its package data; reinstall imudata", 2)
+    for n in names:
+        r = _run(lambda: config.load(config.recipes_dir() / f"{n}.yaml"))
+        typer.echo(f"{n:18s} d={r.model.d_model} blocks={r.model.n_blocks} heads={r.model.n_heads} "
                    f"pretrain={r.pretrain.steps} align={r.align.steps} steps, batch {r.data.batch_size}")
 
 

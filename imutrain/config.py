@@ -1,12 +1,14 @@
 """Recipes: typed dataclasses filled from a YAML file plus ``key=value`` overrides.
 
-Every hyper-parameter lives in a recipe (``recipes/*.yaml``); code holds no magic numbers. A recipe
-is validated as a whole and every problem is reported at once. The resolved recipe is written next
-to each run (``config.yaml``) so a run can be rebuilt from its folder alone.
+Every hyper-parameter lives in a recipe (``imutrain/recipes/*.yaml``, shipped in the package); code
+holds no magic numbers. A recipe is validated as a whole and every problem is reported at once,
+each with the line of the recipe file or the ``--set`` override it comes from. The resolved recipe
+is written next to each run (``config.yaml``) so a run can be rebuilt from its folder alone.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
@@ -249,7 +251,10 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     known = {f.name for f in fields(cls)}
     for key in data:
         if key not in known:
-            problems.append(f"{path + '.' if path else ''}{key}: unknown key (known: {', '.join(sorted(known))})")
+            close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+            hint = (f"did you mean {path + '.' if path else ''}{close[0]}?" if close
+                    else f"known: {', '.join(sorted(known))}")
+            problems.append(f"{path + '.' if path else ''}{key}: unknown key; {hint}")
     kwargs = {k: _coerce(v, hints[k], f"{path + '.' if path else ''}{k}", problems) for k, v in data.items() if k in known}
     return cls(**kwargs)
 
@@ -304,11 +309,72 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return keys, parse_yaml(raw, f"override {item!r}")
 
 
-def from_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "recipe") -> Recipe:
-    """A validated recipe from parsed YAML plus ``key=value`` overrides; ConfigError lists every problem."""
+def line_index(text: str) -> dict[str, int]:
+    """1-based line of every key and list item of a recipe's YAML text, by dotted path
+    (``model.d_model``, ``model.cnn_kernels[1]``); empty when the text does not parse."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError:
+        return {}
+    out: dict[str, int] = {}
+
+    def walk(n: Any, path: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = f"{path}.{k.value}" if path else str(k.value)
+                out.setdefault(key, k.start_mark.line + 1)
+                walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                out.setdefault(f"{path}[{i}]", v.start_mark.line + 1)
+                walk(v, f"{path}[{i}]")
+
+    walk(node, "")
+    return out
+
+
+_KEY = re.compile(r"[A-Za-z_][\w.\[\]-]*")
+_LAST = re.compile(r"(\[\d+\]|\.[^.\[]*)$")
+_DOTTED = re.compile(r"\b[a-z_]+(?:\.[a-z_0-9]+|\[\d+\])+")
+
+
+def _chain(key: str) -> list[str]:
+    """``a.b[1].c`` -> [``a.b[1].c``, ``a.b[1]``, ``a.b``, ``a``]: a key and its enclosing keys."""
+    out = []
+    while key:
+        out.append(key)
+        last = _LAST.search(key)
+        key = key[:last.start()] if last else ""
+    return out
+
+
+def _located(problem: str, lines: dict[str, int], overridden: dict[str, str]) -> str:
+    """``problem`` prefixed by where it comes from: the ``--set ITEM`` that set any key it names
+    (``pretrain.optim.warmup_steps must be below pretrain.steps`` after ``--set pretrain.steps=20``
+    blames the override), else ``line N`` of the recipe file for the first key it names."""
+    said = problem.split("; did you mean")[0].split("; known:")[0]   # not the suggested key
+    keys = [m.group(0) for m in _DOTTED.finditer(said)]
+    first = _KEY.match(problem)
+    if first and first.group(0) not in keys:
+        keys.insert(0, first.group(0))
+    for key in keys:
+        for k in _chain(key):
+            if k in overridden:
+                return f"--set {overridden[k]}: {problem}"
+    for k in _chain(keys[0]) if keys else []:
+        if k in lines:
+            return f"line {lines[k]}: {problem}"
+    return problem
+
+
+def from_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "recipe",
+              lines: dict[str, int] | None = None) -> Recipe:
+    """A validated recipe from parsed YAML plus ``key=value`` overrides; ConfigError lists every problem,
+    each with the line of ``source`` (``lines``, from :func:`line_index`) or the override it comes from."""
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections (model, data, ...), got a {type(data).__name__}")
     data = json.loads(json.dumps(data or {}))  # deep copy
+    overridden: dict[str, str] = {}
     for item in overrides or []:
         keys, value = parse_override(item)
         node = data
@@ -317,30 +383,46 @@ def from_dict(data: dict[str, Any], overrides: list[str] | None = None, source: 
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {k} is not a section")
         node[keys[-1]] = value
+        overridden[".".join(keys)] = item
     problems: list[str] = []
     recipe = _build(Recipe, data, "", problems)
     if not problems:
         problems += _validate(recipe)
     if problems:
+        problems = [_located(q, lines or {}, overridden) for q in problems]
         raise ConfigError(f"invalid recipe ({source}{' with --set overrides' if overrides else ''}):\n  - "
                           + "\n  - ".join(problems))
     return recipe
 
 
 def recipes_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "recipes"
+    """The named recipes shipped inside the package (``imutrain/recipes/*.yaml``)."""
+    return Path(__file__).resolve().parent / "recipes"
+
+
+def recipe_names() -> list[str]:
+    """Every shipped recipe name (each ``*.yaml`` in :func:`recipes_dir`), sorted."""
+    return sorted(x.stem for x in recipes_dir().glob("*.yaml"))
 
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file, or the name of one in ``recipes/`` (``tiny``, ``small``, ``small-deep``)."""
+    """A recipe file, or the name of a shipped recipe (``tiny``, ``small``, ``small-deep``, ...).
+
+    An existing file wins; ``recipes/NAME.yaml`` (the path the documentation uses) also names the
+    shipped recipe, so the same command works in a clone and in an installed wheel.
+    """
     p = Path(name_or_path)
-    if p.exists():
+    if p.is_file():
         return p
-    cand = recipes_dir() / f"{name_or_path}.yaml"
-    if cand.exists():
-        return cand
-    known = sorted(x.stem for x in recipes_dir().glob("*.yaml"))
-    raise ConfigError(f"no recipe {name_or_path!r}: not a file, and not one of {known}")
+    stem = p.name[:-5] if p.name.endswith(".yaml") else p.name
+    if len(p.parts) == 1 or (len(p.parts) == 2 and p.parts[0] == "recipes"):
+        cand = recipes_dir() / f"{stem}.yaml"
+        if cand.is_file():
+            return cand
+    known = recipe_names()
+    close = difflib.get_close_matches(stem, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"no recipe {str(name_or_path)!r}: not a file, and not one of {known}{hint}")
 
 
 def load(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -349,7 +431,7 @@ def load(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc})") from None
-    return from_dict(parse_yaml(text, str(path)), overrides, str(path))
+    return from_dict(parse_yaml(text, str(path)), overrides, str(path), line_index(text))
 
 
 def dump(recipe: Recipe, path: Path) -> None:

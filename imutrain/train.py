@@ -166,51 +166,88 @@ def _stage_cfg(recipe: cfgmod.Recipe, stage: str) -> cfgmod.StageConfig:
     return recipe.pretrain if stage == "pretrain" else recipe.align
 
 
-def prepare_run_dir(run_dir: Path, stage: str, recipe: cfgmod.Recipe, resume: bool, is_main: bool) -> None:
+class MissingWeightsError(FileNotFoundError):
+    """``align`` found no stage-1 weights to start from and ``--from-scratch`` was not given."""
+
+
+def check_run_dir(run_dir: Path, stage: str, recipe: cfgmod.Recipe, resume: bool) -> None:
+    """Refuse, before anything is loaded or written, a run folder that already holds this stage
+    (without ``resume``) or whose ``config.yaml`` describes another model."""
     stage_dir = run_dir / stage
     started = (stage_dir / "checkpoints").exists() or (stage_dir / "model.safetensors").exists()
     if started and not resume:
         raise RunFolderError(f"{stage_dir} already holds a {stage} run; pass --resume to continue it, or choose "
                              f"another --out folder")
+    cfg_path = run_dir / "config.yaml"
+    if cfg_path.exists() and cfgmod.load(cfg_path).model != recipe.model:
+        raise RunFolderError(f"{run_dir}: its config.yaml has a different model than this recipe; "
+                             f"use another --out folder")
+
+
+def prepare_run_dir(run_dir: Path, stage: str, recipe: cfgmod.Recipe, resume: bool, is_main: bool) -> None:
+    """Create the stage folder and write ``config.yaml`` (rank 0), once training is about to start:
+    a run that fails on its inputs leaves no folder behind."""
+    check_run_dir(run_dir, stage, recipe, resume)
     if is_main:
-        stage_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / stage).mkdir(parents=True, exist_ok=True)
         cfg_path = run_dir / "config.yaml"
         if cfg_path.exists():
             old = cfgmod.load(cfg_path)
-            if old.model != recipe.model:
-                raise RunFolderError(f"{run_dir}: its config.yaml has a different model than this recipe; "
-                                     f"use another --out folder")
             if stage == "pretrain" and not resume or old.to_dict() != recipe.to_dict():
                 cfgmod.dump(recipe, cfg_path)
         else:
             cfgmod.dump(recipe, cfg_path)
 
 
+def stage1_weights(run_dir: Path, init: Path | None, from_scratch: bool) -> Path | None:
+    """The weights ``align`` starts from: ``--init`` folder's, else the run folder's ``pretrain/``
+    (or ``align/``) weights; None only with ``from_scratch``. MissingWeightsError otherwise, saying
+    whether a stage-1 run exists there unfinished."""
+    if from_scratch:
+        if init is not None:
+            raise MissingWeightsError("--from-scratch and --init contradict each other; give one")
+        return None
+    src = Path(init) if init is not None else run_dir
+    for st in ("pretrain", "align"):
+        w = src / st / "model.safetensors"
+        if w.exists():
+            return w
+    if init is not None:
+        raise MissingWeightsError(f"--init {init}: no pretrain/model.safetensors or align/model.safetensors there")
+    why = (f"{src / 'pretrain'} holds an unfinished pretrain run (continue it with `imutrain pretrain --resume "
+           f"--out {src}`)" if (src / "pretrain" / "checkpoints").exists()
+           else f"{src / 'pretrain' / 'model.safetensors'} does not exist")
+    raise MissingWeightsError(f"no stage-1 weights to align from: {why}; run `imutrain pretrain MANIFEST --out {src}` "
+                              f"first, give --init RUN_DIR, or pass --from-scratch to align a randomly "
+                              f"initialised model")
+
+
 def init_from(model: TSFM, init_dir: Path, log: Callable[[str], None]) -> str:
     """Load the encoder (and any matching heads) from a run folder's stage-1 or stage-2 weights."""
-    for st in ("pretrain", "align"):
-        w = Path(init_dir) / st / "model.safetensors"
-        if w.exists():
-            sd = checkpoint.load_weights(w)
-            missing, unexpected = model.load_state_dict(sd, strict=False)
-            log(f"initialised from {w} ({len(sd)} tensors; missing {len(missing)}, unexpected {len(unexpected)})")
-            return str(w)
-    raise FileNotFoundError(f"--init {init_dir}: no pretrain/model.safetensors or align/model.safetensors there")
+    w = stage1_weights(Path(init_dir), Path(init_dir), False)
+    assert w is not None
+    sd = checkpoint.load_weights(w)
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    log(f"initialised from {w} ({len(sd)} tensors; missing {len(missing)}, unexpected {len(unexpected)})")
+    return str(w)
 
 
 def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir: str | Path, *,
           root: str | Path | None = None, resume: bool = False, init: str | Path | None = None,
           device: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
-          stop_after: int | None = None) -> TrainResult:
-    """Run one stage. ``stop_after`` ends the loop early after that many steps (tests; the schedule
-    and sampler still follow the full recipe, as an interrupted run would)."""
+          stop_after: int | None = None, from_scratch: bool = False) -> TrainResult:
+    """Run one stage. ``align`` starts from stage-1 weights (the run folder's, or ``init``'s) and
+    refuses without them unless ``from_scratch``. The run folder is checked first and created only
+    once data, text and model are ready. ``stop_after`` ends the loop early after that many steps
+    (tests; the schedule and sampler still follow the full recipe, as an interrupted run would)."""
     assert stage in STAGES
-    di = distributed.init(device)
     run_dir = Path(run_dir)
+    check_run_dir(run_dir, stage, recipe, resume)
+    start_weights = stage1_weights(run_dir, Path(init) if init else None, from_scratch) \
+        if stage == "align" and not resume else None
+    di = distributed.init(device)
     st_cfg = _stage_cfg(recipe, stage)
     say = log if di.is_main else (lambda _m: None)
-    prepare_run_dir(run_dir, stage, recipe, resume, di.is_main)
-    distributed.barrier()
     stage_dir = run_dir / stage
 
     torch.manual_seed(recipe.seed)
@@ -238,27 +275,27 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
         labels = [c for k, c in enumerate(labels) if k in present]
     tenc = text_encoder(recipe, run_dir)
     tables = build_text(tenc, sources, labels or None)
+    keys = label_keys(train_idx, sources, labels) if labelled else None
+
+    # ---- model
+    model = TSFM(recipe.model)
+    if start_weights is not None:
+        init_from(model, start_weights.parent.parent, say)
+    elif stage == "align" and not resume:
+        say("[align] --from-scratch: aligning a randomly initialised model (no stage-1 weights)")
+
+    # ---- the run folder, now that every input loaded
+    prepare_run_dir(run_dir, stage, recipe, resume, di.is_main)
     if di.is_main:
         tenc.save(run_dir / "text_cache.safetensors")
-        save_run_info(run_dir, manifest=str(Path(manifest_path).resolve()), root=str(root) if root else None,
+        save_run_info(run_dir, manifest=str(Path(man.path).resolve()), root=str(root) if root else None,
                       **({"labels": [c.name for c in labels]} if labelled else {}),
                       **{f"{stage}_datasets": [s.id for s in sources]})
         read = [sh.path for sh in train_idx.shards] + [sh.path for sh in val_idx.shards]
         save_run_info(run_dir, **{f"{stage}_provenance": provenance.collect(read, di.device)})
-    keys = label_keys(train_idx, sources, labels) if labelled else None
+    distributed.barrier()
     say(f"[{stage}] {len(train_idx)} training windows from {', '.join(s.id for s in sources)}; "
         f"{len(val_idx)} validation windows; world size {di.world_size}; device {di.device}")
-
-    # ---- model
-    model = TSFM(recipe.model)
-    if stage == "align" and not resume:
-        src = Path(init) if init else run_dir
-        try:
-            init_from(model, src, say)
-        except FileNotFoundError:
-            if init:
-                raise
-            say(f"[align] no stage-1 weights in {run_dir}/pretrain: aligning from random initialisation")
     step_mod: nn.Module = PretrainStep(model, recipe.pretrain) if stage == "pretrain" else AlignStep(model)
     if recipe.model.compile:
         model.encoder = torch.compile(model.encoder, dynamic=True)  # type: ignore[assignment]

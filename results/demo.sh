@@ -6,13 +6,14 @@
 #
 #   bash results/demo.sh            # from the repository root
 #
-# Environment: IMUDATA_HOME (default ./data), REALDATA (default ../shared/realdata), RUN (default runs/demo).
+# Environment: IMUDATA_HOME (default: the root every imudata command uses, as `imudata list` says), REALDATA (default ../shared/realdata), RUN (default runs/demo).
 set -euo pipefail
-export IMUDATA_HOME="${IMUDATA_HOME:-$PWD/data}"
+ROOT="$(python -c 'from imudata.paths import describe_root; print(describe_root()[0])')"
+echo "data root: $ROOT" >&2
 REALDATA="${REALDATA:-$(cd .. && pwd)/shared/realdata}"
 RUN="${RUN:-runs/demo}"
 for ds in hapt kuhar dsads motionsense; do
-  if [ ! -f "$IMUDATA_HOME/$ds/dataset.json" ]; then
+  if [ ! -f "$ROOT/$ds/dataset.json" ]; then
     imudata fetch "$ds" --from "$REALDATA/$ds"
     imudata convert "$ds"
   fi

@@ -6,17 +6,18 @@
 #
 #   bash results/selection.sh            # from the repository root
 #
-# Environment: IMUDATA_HOME (default ./data), REALDATA (default ../shared/realdata),
+# Environment: IMUDATA_HOME (default: the root every imudata command uses, as `imudata list` says), REALDATA (default ../shared/realdata),
 # VARIANTS (default "1 2 3 4"), ASSEMBLE_ONLY=1 (only rewrite the results part of selection.md/json
 # from existing runs/sel-*). The protocol (above the results marker) and the conclusion (below the end
 # marker) of results/selection.md are kept.
 set -euo pipefail
-export IMUDATA_HOME="${IMUDATA_HOME:-$PWD/data}"
+ROOT="$(python -c 'from imudata.paths import describe_root; print(describe_root()[0])')"
+echo "data root: $ROOT" >&2
 REALDATA="${REALDATA:-$(cd .. && pwd)/shared/realdata}"
 VARIANTS="${VARIANTS:-1 2 3 4}"
 declare -A RECIPE=([1]=tiny [2]=tiny-rot [3]=tiny-rot-align100 [4]=tiny-rot-p1)
 for ds in hapt kuhar dsads motionsense; do
-  if [ ! -f "$IMUDATA_HOME/$ds/dataset.json" ]; then
+  if [ ! -f "$ROOT/$ds/dataset.json" ]; then
     imudata fetch "$ds" --from "$REALDATA/$ds"
     imudata convert "$ds"
   fi

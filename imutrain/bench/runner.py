@@ -251,8 +251,10 @@ class Bench:
             return
         resume = (run / stage / "checkpoints").exists()
         t0 = time.time()
+        # the random-weights control and the no-stage-1 ablation align from a random initialisation on purpose
+        scratch = stage == "align" and not (run / "pretrain" / "model.safetensors").exists()
         train(stage, self.za["manifest"], recipe, run, root=self.root, resume=resume, device=str(self.dev),
-              progress=False, log=self.log)
+              from_scratch=scratch, progress=False, log=self.log)
         (run / stage / "wall_s.txt").write_text(f"{time.time() - t0:.1f}\n")
 
     def trained(self, method: str, seed: int):

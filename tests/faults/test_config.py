@@ -149,3 +149,72 @@ def test_damaged_final_weights_exit_2(tmp_path, cmd):
 
         with pytest.raises(CheckpointError, match="pretrain/model.safetensors: unreadable"):
             train.init_from(TSFM(config.load("tiny").model), run, lambda m: None)
+
+
+# ------------------------------------------------------------------ where a problem is, and what was meant
+def test_recipe_file_typo_names_file_line_and_the_key_meant(tmp_path):
+    """A misspelt key in a recipe file: the file, the key's line and the key it resembles."""
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("name: mine\nmodel:\n  d_model: 64\n  n_head: 4\npretrain:\n  optim:\n    lr: fast\n")
+    out = _refused(_cli("pretrain", "m.yaml", "--recipe", str(bad)),
+                   f"invalid recipe ({bad})",
+                   "line 4: model.n_head: unknown key; did you mean model.n_heads?",
+                   "line 7: pretrain.optim.lr: expected a number, got 'fast'")
+    assert len(out.splitlines()) == 3
+
+
+def test_recipe_file_inconsistent_value_names_its_line(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("model:\n  n_heads: 4\n  d_model: 30\n")
+    _refused(_cli("align", "m.yaml", "--recipe", str(bad)), "line 3: model.d_model (30) must be divisible")
+
+
+def test_set_key_typo_suggests_the_key(tmp_path):
+    """--set problems name the override they come from; an unlike key lists the section's keys."""
+    out = _refused(_cli("pretrain", "m.yaml", "--set", "pretrain.optim.lrr=1e-3", "--set", "data.zzz=1"),
+                   "--set pretrain.optim.lrr=1e-3: pretrain.optim.lrr: unknown key; did you mean pretrain.optim.lr?",
+                   "--set data.zzz=1: data.zzz: unknown key; known: batch_size, block_windows")
+    assert "line " not in out   # the shipped tiny.yaml is not at fault
+
+
+def test_inconsistency_caused_by_an_override_blames_the_override(tmp_path):
+    """warmup_steps (from the file) below steps (from --set): the --set is named, not the file's line;
+    a file typo resembling an overridden key still points at its own line."""
+    _refused(_cli("align", "m.yaml", "--set", "pretrain.steps=20"),
+             "  - --set pretrain.steps=20: pretrain.optim.warmup_steps must be below pretrain.steps")
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("data:\n  batchsize: 3\n")
+    _refused(_cli("align", "m.yaml", "--recipe", str(bad), "--set", "data.batch_size=4"),
+             "line 2: data.batchsize: unknown key; did you mean data.batch_size?")
+
+
+def test_set_value_problem_in_a_list_names_the_override():
+    _refused(_cli("pretrain", "m.yaml", "--set", "model.cnn_kernels=[3, x]"),
+             "--set model.cnn_kernels=[3, x]: model.cnn_kernels[1]: expected an integer, got 'x'")
+
+
+def test_recipe_name_typo_suggests_a_name():
+    _refused(_cli("pretrain", "m.yaml", "--recipe", "tinny"), "no recipe 'tinny'", "did you mean 'tiny'?")
+    _refused(_cli("recipes", "smal"), "did you mean 'small'?")
+
+
+def test_every_yaml_in_the_recipes_folder_is_a_named_recipe(tmp_path, monkeypatch):
+    """A recipe added to the package folder is listed and usable by name, with no code change."""
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    for p in Path(config.__file__).parent.joinpath("recipes").glob("*.yaml"):
+        (folder / p.name).write_text(p.read_text())
+    (folder / "bench-cpu.yaml").write_text("name: bench-cpu\npretrain: {steps: 70}\n")
+    monkeypatch.setattr(config, "recipes_dir", lambda: folder)
+    res = _cli("recipes")
+    assert res.exit_code == 0, res.output
+    listed = [ln.split()[0] for ln in res.stdout.splitlines()]
+    assert listed == sorted(p.stem for p in folder.glob("*.yaml")) and "bench-cpu" in listed and "tiny" in listed
+    assert config.load("bench-cpu").pretrain.steps == 70
+    assert config.resolve_recipe_path("recipes/bench-cpu.yaml") == folder / "bench-cpu.yaml"   # the documented path
+
+
+def test_no_recipes_installed_is_an_error(tmp_path, monkeypatch):
+    """A broken install (no package data) must not list nothing and exit 0."""
+    monkeypatch.setattr(config, "recipes_dir", lambda: tmp_path)
+    _refused(_cli("recipes"), f"no recipes in {tmp_path}")
