@@ -92,6 +92,9 @@ def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
             continue
         if not got.equals(want):
             problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
+        elif _version(card.format_version) >= (1, 2) and not got.equals(want.remove_metadata(), check_metadata=True):
+            problems.append(f"shard {sh['path']}: the units and descriptions in its column metadata differ from "
+                            f"dataset.json")
         meta = read_metadata(p)
         if _comparable({k: v for k, v in meta.items() if k != "shard"}) != _comparable(json.loads(json.dumps(static))):
             problems.append(f"shard {sh['path']}: embedded card differs from dataset.json")
@@ -106,3 +109,11 @@ def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
         if rows != sh["rows"]:
             problems.append(f"shard {sh['path']}: {rows} rows, dataset.json says {sh['rows']}")
     return problems
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'1.2' -> (1, 2); an unparsable version sorts first."""
+    try:
+        return tuple(int(x) for x in str(text).split("."))
+    except ValueError:
+        return (0,)
