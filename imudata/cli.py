@@ -367,6 +367,22 @@ def plot(
     _err(f"wrote {path}")
 
 
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Dataset id (converted first).")],
+    root: RootOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.md and its figures (default: <root>/<name>/report).")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Session drawn as the example figure (default: the first).")] = None,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Write the page without PNG figures.")] = False,
+) -> None:
+    """Write a Markdown report of a converted dataset: card, physics line, per-stream statistics,
+    labelled time per label and subject, and a few figures beside it."""
+    from .report import build_report
+
+    path = build_report(name, root, out, session=session, figures=not no_figures, log=_err)
+    _err(f"wrote {path}")
+
+
 def os_error_message(exc: OSError) -> str:
     """One line for an operating-system error: the path, what happened, and what to do about it."""
     import errno
