@@ -208,3 +208,27 @@ def test_training_curves_have_labels_overlay_and_chance(tmp_path: Path) -> None:
     png = plot_curves(tmp_path / "a.jsonl", tmp_path / "curves.png", "align")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_curves(tmp_path / "missing.jsonl", tmp_path / "none.png") is None
+
+
+@pytest.mark.slow
+def test_real_motionsense_yaw_bands_follow_the_unwrapped_angle(data_root: Path) -> None:
+    """MotionSense's yaw wraps at ±π thousands of times; its bands must sum to the unwrapped yaw."""
+    import imudata
+    from imudata.acquire import fetch
+    from imudata.convert import convert
+
+    from .conftest import realdata
+
+    fetch("motionsense", data_root, from_path=realdata("motionsense"), progress=False)
+    convert("motionsense", data_root, progress=False)
+    derive_bands("motionsense", data_root, bands="0-1,1-4,4-", progress=False, log=lambda m: None)
+    ds = imudata.open("motionsense", data_root)
+    src = ds.scan("imu").select("subject", "session", "pocket_ori_yaw").collect()
+    bands = ds.scan("imu_bands").select([f"pocket_ori_yaw_band{i}" for i in range(3)]).collect().to_numpy()
+    wraps, start = 0, 0
+    for _, g in src.group_by(["subject", "session"], maintain_order=True):
+        yaw = g["pocket_ori_yaw"].to_numpy().astype(np.float64)
+        wraps += int((np.abs(np.diff(yaw)) > np.pi).sum())
+        assert np.allclose(bands[start:start + len(yaw)].astype(np.float64).sum(axis=1), np.unwrap(yaw), atol=1e-3)
+        start += len(yaw)
+    assert wraps > 100  # the real data do wrap
