@@ -10,7 +10,6 @@ every tagged shard name, so it never names a file that garbage collection remove
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any

@@ -16,7 +16,7 @@ from typing import Any
 
 #: (panel title, y label, [(split, key, line label)]) in drawing order; a panel without data is skipped
 PANELS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
-    ("loss", "training loss", [("train", "loss", "train"), ("val", "loss", "validation")]),
+    ("loss", "loss", [("train", "loss", "train"), ("val", "loss", "validation")]),
     ("reconstruction", "masked reconstruction (MSE)", [("train", "recon", "train"), ("val", "recon", "validation")]),
     ("contrastive", "contrastive loss", [("train", "contrast", "train")]),
     ("accuracy", "accuracy", [("train", "align_acc", "train (batch)"), ("val", "acc", "validation")]),
