@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from .api import load_card
 from .convert import load_lock_sources
 from .fetch import sha256_file
-from .format import arrow_schema, validate_card
+from .format import COLUMNS_KEY, arrow_schema, validate_card
 from .errors import SchemaError
 from .locking import dataset_lock
 from .publish import unlisted_files
@@ -86,13 +86,16 @@ def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
             problems.append(f"shard {sh['path']}: sha256 differs from dataset.json")
         want = arrow_schema(card.stream(sh["stream"]))
         try:
-            got = pq.read_schema(p).remove_metadata()
+            full = pq.read_schema(p)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             problems.append(f"shard {sh['path']}: unreadable as Parquet ({exc})")
             continue
+        got = full.remove_metadata()
         if not got.equals(want):
             problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
-        elif _version(card.format_version) >= (1, 2) and not got.equals(want.remove_metadata(), check_metadata=True):
+        elif _version(card.format_version) >= (1, 2) and (
+                not got.equals(want.remove_metadata(), check_metadata=True)
+                or (full.metadata or {}).get(COLUMNS_KEY) != want.metadata[COLUMNS_KEY]):
             problems.append(f"shard {sh['path']}: the units and descriptions in its column metadata differ from "
                             f"dataset.json")
         meta = read_metadata(p)
