@@ -117,8 +117,10 @@ def band_stream(src: Stream, fb: FilterBank, *, zero_phase: bool, name: str) -> 
             meta.update({"kind": "band", "band": i, "n_bands": len(fb.bands), "zero_phase": zero_phase,
                          "source_stream": src.name, "source_channel": ch.name, "rate_hz": fb.rate_hz,
                          "bands_sum_to_source": sums})
-            if is_angle(ch):
-                meta["unwrapped"] = True  # filtered after unwrapping; the bands sum to the unwrapped angle
+            if is_angle(ch):  # filtered after unwrapping: the bands sum to the unwrapped angle, not the stored one
+                meta["unwrapped"] = True
+                meta["bands_sum_to_source"] = False
+                meta["bands_sum_to_unwrapped_source"] = sums
             grav, desc = ch.gravity, ch.description
             if b.low > 0 and ch.gravity == "included":
                 grav = "removed"  # a band above 0 Hz has no DC component

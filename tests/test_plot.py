@@ -128,6 +128,7 @@ def test_bands_of_a_wrapped_angle_are_computed_on_the_unwrapped_angle(six: Path)
     ch = next(c for s in meta["streams"] if s["name"] == "imu_bands" for c in s["channels"]
               if c["name"] == "pocket_ori_z_band1")
     assert ch["derived"]["unwrapped"] is True and "unwrapped before filtering" in ch["description"]
+    assert ch["derived"]["bands_sum_to_source"] is False and ch["derived"]["bands_sum_to_unwrapped_source"] is True
     acc = next(c for s in meta["streams"] if s["name"] == "imu_bands" for c in s["channels"]
                if c["name"] == "waist_acc_x_band1")
     assert "unwrapped" not in acc["derived"]
