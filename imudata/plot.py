@@ -202,7 +202,7 @@ def plot_session(name: str, session: str, out: str | os.PathLike[str], *, root: 
     title = (f"{ds.card.title}: subject {subject}, session {session}, stream {st.name} ({rate:g} Hz), "
              f"{t0:g}-{t1:g} s; captions: {lv[0]} (window {cfg.window_s:g} s, seed {cfg.seed}; "
              f"times in the text from the session start)")
-    fig.suptitle("\n".join([title, *notes]), fontsize=10)
+    fig.suptitle("\n".join([title, *(textwrap.fill(n, 170) for n in notes)]), fontsize=10)
 
     # labels track
     from .captions.features import label_runs
