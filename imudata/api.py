@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from . import registry
+from .datacard import write_readme
 from .errors import DatasetNotFound, SchemaError
 from .format import DatasetCard
 from .paths import DatasetPaths, os_error_at, resolve_root
@@ -108,7 +109,10 @@ def write_card(paths: DatasetPaths, card: DatasetCard) -> None:
 
     The rename is the commit point of a conversion or derivation: shards are written first under
     names no earlier card uses, so a reader sees either the old card or the new one, each with all
-    of its shards. The temporary file is removed if writing fails (disk full).
+    of its shards. The temporary file is removed if writing fails (disk full). ``README.md`` (the
+    dataset card for Hugging Face ``datasets`` and other generic readers, ``imudata.datacard``) is
+    written from the same card right before the rename; it names shards by globs, so it stays
+    true of every file the card lists.
     """
     tmp = paths.card.with_name(f".{paths.card.name}.tmp-{os.getpid()}")
     try:
@@ -116,6 +120,7 @@ def write_card(paths: DatasetPaths, card: DatasetCard) -> None:
             fh.write(card.to_json())
             fh.flush()
             os.fsync(fh.fileno())
+        write_readme(paths.base, card)  # the card for generic readers, renamed into place just before the commit
         os.replace(tmp, paths.card)
     except OSError as exc:  # e.g. disk full: name the card being written
         raise os_error_at(exc, paths.card) from exc

@@ -381,18 +381,43 @@ def plot(
     seed: Annotated[int, typer.Option("--seed", help="Caption seed.")] = 0,
     no_labels: Annotated[bool, typer.Option("--no-labels", help="Captions without label text.")] = False,
     band_spec: Annotated[str, typer.Option("--bands", help="Bands drawn under each channel group.")] = "0-1,1-4,4-",
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", help="Channel group(s) to draw, e.g. waist_acc (<placement>_<sensor>); repeat or separate with commas.")] = None,
+    channels: Annotated[Optional[list[str]], typer.Option("--channels", "-c", help="Channel(s) to draw, e.g. waist_acc_x; repeat or separate with commas.")] = None,
 ) -> None:
     """Draw a session's channels, their frequency bands, the labels and each window's caption.
 
     The captions are generated with the same options as `imudata caption`, so the figure shows
-    exactly what the stored text claims next to the signal it describes.
+    exactly what the stored text claims next to the signal it describes (times in the text are
+    moved onto the figure's axis, seconds from the session start). A session shorter than the
+    window is captioned as one window. Without --group/--channels the first four channel groups
+    are drawn and the rest is named on stderr and in the title. Angles are unwrapped before
+    their bands are computed.
     """
     from .captions import CaptionConfig
     from .plot import plot_session
 
+    def _split(values: Optional[list[str]]) -> Optional[list[str]]:
+        return [v.strip() for item in values for v in item.split(",") if v.strip()] if values else None
+
     cfg = CaptionConfig(window_s=window, stride_s=stride, seed=seed, labels=not no_labels)
     path = plot_session(name, session, out, root=root, stream=stream, start=start, duration=duration, level=level,
-                        config=cfg, bands=band_spec)
+                        config=cfg, bands=band_spec, groups=_split(group), channels=_split(channels), log=_err)
+    _err(f"wrote {path}")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Dataset id (converted first).")],
+    root: RootOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.md and its figures (default: <root>/<name>/report).")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Session drawn as the example figure (default: the first).")] = None,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="Write the page without PNG figures.")] = False,
+) -> None:
+    """Write a Markdown report of a converted dataset: card, physics line, per-stream statistics,
+    labelled time per label and subject, and a few figures beside it."""
+    from .report import build_report
+
+    path = build_report(name, root, out, session=session, figures=not no_figures, log=_err)
     _err(f"wrote {path}")
 
 

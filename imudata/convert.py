@@ -21,6 +21,7 @@ import numpy as np
 
 from . import evidence, physics, registry
 from .api import read_card, write_card
+from .datacard import readme_current, write_readme
 from .errors import ChecksumMismatch, DatasetNotFound, FormatError, ImudataError
 from .faults import fault_point
 from .fetch import sha256_file
@@ -277,7 +278,9 @@ def _convert(spec: DatasetSpec, paths: DatasetPaths, droot: Path, *, workers: in
 
 
 def _clean_up(paths: DatasetPaths, card: DatasetCard) -> None:
-    """After a published card: remove unlisted shard files and the staging area."""
+    """After a published card: remove unlisted shard files and the staging area; repair a stale README.md."""
+    if not readme_current(paths.base, card):  # e.g. a run killed between README.md and dataset.json
+        write_readme(paths.base, card)
     collect_garbage(paths, card)
     fault_point("finalize:after-gc")
     shutil.rmtree(paths.work, ignore_errors=True)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .angles import angle_indices, is_angle, unwrap_columns
 from .api import load_card, write_card
 from .errors import ImudataError, SchemaError
 from .faults import fault_point
@@ -116,11 +117,17 @@ def band_stream(src: Stream, fb: FilterBank, *, zero_phase: bool, name: str) -> 
             meta.update({"kind": "band", "band": i, "n_bands": len(fb.bands), "zero_phase": zero_phase,
                          "source_stream": src.name, "source_channel": ch.name, "rate_hz": fb.rate_hz,
                          "bands_sum_to_source": sums})
+            if is_angle(ch):  # filtered after unwrapping: the bands sum to the unwrapped angle, not the stored one
+                meta["unwrapped"] = True
+                meta["bands_sum_to_source"] = False
+                meta["bands_sum_to_unwrapped_source"] = sums
             grav, desc = ch.gravity, ch.description
             if b.low > 0 and ch.gravity == "included":
                 grav = "removed"  # a band above 0 Hz has no DC component
                 desc = desc.replace("gravity included", "gravity removed")
             desc = f"{desc}; band {b.label} ({meta['filter']}, order {fb.order}, {phase})"
+            if is_angle(ch):
+                desc += "; angle unwrapped before filtering"
             chans.append(Channel(name=f"{ch.name}_band{i}", sensor=ch.sensor, placement=ch.placement, unit=ch.unit,
                                  source_unit=ch.unit, scale=1.0, axis=ch.axis, offset=0.0, gravity=grav,
                                  range=ch.range, description=desc, note=ch.note, sparse=ch.sparse, derived=meta))
@@ -153,6 +160,7 @@ def _process_session(job: dict[str, Any], t: np.ndarray, x: np.ndarray,
                      lab: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     if job["kind"] == "bands":
         fb = job["_fb"]
+        x = unwrap_columns(x, job.get("angles", []))  # a wrapped angle's ±π jump would leak into every band
         y = split_bands(x, job["rate_hz"], fb, zero_phase=job["zero_phase"], what=job["what"])  # (nb, n, c)
         cols = {}  # float32 right away: the shard's sessions wait in memory until it is written
         for j, ch in enumerate(job["src_channels"]):
@@ -214,7 +222,7 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
         validate_card(new_card)
         card_dict = new_card.to_dict()
         job = dict(job, out=new_stream.name, src_channels=[c.name for c in src.channels],
-                   what=f"{card.id} stream {src.name}")
+                   angles=angle_indices(src.channels), what=f"{card.id} stream {src.name}")
         tmp_dir = paths.parquet / f".{new_stream.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir.mkdir(parents=True)

@@ -15,8 +15,10 @@ import pyarrow as pa
 
 from .errors import SchemaError
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 METADATA_KEY = b"imudata"  # Parquet key-value metadata key holding the JSON card
+#: Parquet key-value key holding {column: {unit, description, ...}} for readers without Arrow field metadata
+COLUMNS_KEY = b"imudata.columns"
 
 #: Standard gravity, used for every g -> m/s² conversion (the value the dataset authors cite).
 G = 9.80665
@@ -215,16 +217,54 @@ class DatasetCard:
         return d
 
 
+#: Field metadata of the four fixed columns (every stream has them).
+FIXED_FIELDS: dict[str, dict[str, str]] = {
+    "subject": {"unit": "", "description": "the dataset's own subject id"},
+    "session": {"unit": "", "description": "one continuous recording of the subject"},
+    "t": {"unit": "s", "description": "seconds from the session's first sample"},
+    "label": {"unit": "", "description": "the dataset's label id (names in dataset.json labels and README.md); "
+                                         "null where unlabelled"},
+}
+
+
+def channel_field_metadata(ch: Channel) -> dict[str, str]:
+    """What generic Parquet readers show beside a channel column: unit, description and the conversion.
+
+    All values are strings (Arrow field metadata is bytes to bytes); ``scale`` and ``offset`` use
+    ``repr`` so they parse back to the exact float.
+    """
+    meta = {"unit": ch.unit, "description": ch.description, "sensor": ch.sensor, "placement": ch.placement,
+            "source_unit": ch.source_unit, "scale": repr(float(ch.scale)), "offset": repr(float(ch.offset)),
+            "gravity": ch.gravity}
+    if ch.axis:
+        meta["axis"] = ch.axis
+    if ch.range:
+        meta["range"] = ch.range
+    if ch.sparse:
+        meta["sparse"] = "true"
+    return meta
+
+
+def columns_metadata(stream: Stream) -> dict[str, dict[str, str]]:
+    """{column: field metadata} for every column of a stream's shards, in column order."""
+    out = {"subject": FIXED_FIELDS["subject"], "session": FIXED_FIELDS["session"], "t": FIXED_FIELDS["t"]}
+    out.update({ch.name: channel_field_metadata(ch) for ch in stream.channels})
+    out["label"] = FIXED_FIELDS["label"]
+    return out
+
+
 def arrow_schema(stream: Stream) -> pa.Schema:
-    """The Parquet schema of one stream's shards."""
-    fields = [
-        pa.field("subject", pa.string(), nullable=False),
-        pa.field("session", pa.string(), nullable=False),
-        pa.field("t", pa.float64(), nullable=False),
-    ]
-    fields += [pa.field(ch.name, pa.float32()) for ch in stream.channels]
-    fields.append(pa.field("label", pa.int16()))
-    return pa.schema(fields)
+    """The Parquet schema of one stream's shards, each field carrying its unit and description.
+
+    The same per-column facts are also kept as JSON under the file-level key ``imudata.columns``,
+    for readers that do not expose Arrow field metadata (duckdb, polars).
+    """
+    cols = columns_metadata(stream)
+    nonnull = {"subject": pa.string(), "session": pa.string(), "t": pa.float64()}
+    fields = [pa.field(n, typ, nullable=False, metadata=cols[n]) for n, typ in nonnull.items()]
+    fields += [pa.field(ch.name, pa.float32(), metadata=cols[ch.name]) for ch in stream.channels]
+    fields.append(pa.field("label", pa.int16(), metadata=cols["label"]))
+    return pa.schema(fields, metadata={COLUMNS_KEY: json.dumps(cols, ensure_ascii=False).encode()})
 
 
 def validate_card(card: DatasetCard) -> None:

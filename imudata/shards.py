@@ -77,9 +77,10 @@ def session_table(stream: Stream, sess: Session) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=arrow_schema(stream))
 
 
-def write_table(path: Path, table: pa.Table, metadata: dict[str, Any]) -> None:
-    """Write a table atomically with the JSON metadata under the ``imudata`` key."""
+def write_table(path: Path, table: pa.Table, metadata: dict[str, Any], extra: dict[bytes, bytes] | None = None) -> None:
+    """Write a table atomically with the JSON metadata under the ``imudata`` key (and ``extra`` keys)."""
     meta = dict(table.schema.metadata or {})
+    meta.update(extra or {})
     meta[METADATA_KEY] = json.dumps(metadata, ensure_ascii=False).encode()
     table = table.replace_schema_metadata(meta)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from .api import load_card
 from .convert import load_lock_sources
 from .fetch import sha256_file
-from .format import arrow_schema, validate_card
+from .format import COLUMNS_KEY, arrow_schema, validate_card
 from .errors import SchemaError
 from .locking import dataset_lock
 from .publish import unlisted_files
@@ -86,12 +86,18 @@ def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
             problems.append(f"shard {sh['path']}: sha256 differs from dataset.json")
         want = arrow_schema(card.stream(sh["stream"]))
         try:
-            got = pq.read_schema(p).remove_metadata()
+            full = pq.read_schema(p)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             problems.append(f"shard {sh['path']}: unreadable as Parquet ({exc})")
             continue
+        got = full.remove_metadata()
         if not got.equals(want):
             problems.append(f"shard {sh['path']}: schema {got} differs from the format's {want}")
+        elif _version(card.format_version) >= (1, 2) and (
+                not got.equals(want.remove_metadata(), check_metadata=True)
+                or (full.metadata or {}).get(COLUMNS_KEY) != want.metadata[COLUMNS_KEY]):
+            problems.append(f"shard {sh['path']}: the units and descriptions in its column metadata differ from "
+                            f"dataset.json")
         meta = read_metadata(p)
         if _comparable({k: v for k, v in meta.items() if k != "shard"}) != _comparable(json.loads(json.dumps(static))):
             problems.append(f"shard {sh['path']}: embedded card differs from dataset.json")
@@ -106,3 +112,11 @@ def _verify(name: str, root: str | os.PathLike[str] | None) -> list[str]:
         if rows != sh["rows"]:
             problems.append(f"shard {sh['path']}: {rows} rows, dataset.json says {sh['rows']}")
     return problems
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'1.2' -> (1, 2); an unparsable version sorts first."""
+    try:
+        return tuple(int(x) for x in str(text).split("."))
+    except ValueError:
+        return (0,)

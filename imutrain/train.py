@@ -510,7 +510,8 @@ def _save(stage_dir: Path, done: int, model: TSFM, opt, sched, bank, di, st_cfg,
 def validate(stage: str, model: TSFM, index, sources, tables: TextTables, recipe: cfgmod.Recipe,
              device: torch.device, labels: list, tenc=None) -> dict[str, float]:
     """Stage 1: masked-reconstruction loss on validation windows (fixed masks, no augmentation).
-    Stage 2: closed-set zero-shot accuracy / macro-F1 on validation subjects (each dataset's own labels)."""
+    Stage 2: closed-set zero-shot accuracy / macro-F1 on validation subjects (each dataset's own labels), and
+    ``chance``, the mean over datasets of 1 / the number of candidate labels."""
     was = model.training
     model.eval()
     try:
@@ -537,7 +538,7 @@ def validate(stage: str, model: TSFM, index, sources, tables: TextTables, recipe
 
         emb = encode_windows(model, index, sources, tables, recipe, device)
         keys = label_keys(index, sources, labels)
-        accs, f1s = [], []
+        accs, f1s, chances = [], [], []
         for si, src in enumerate(sources):
             m = (index.source == si) & (keys >= 0)
             if not m.any():
@@ -548,7 +549,9 @@ def validate(stage: str, model: TSFM, index, sources, tables: TextTables, recipe
             pred = np.array(cand)[(emb[m] @ lab.T).argmax(1)]
             accs.append(accuracy(keys[m], pred))
             f1s.append(macro_f1(keys[m], pred))
-        return {"acc": float(np.mean(accs)) if accs else float("nan"), "f1": float(np.mean(f1s)) if f1s else float("nan")}
+            chances.append(1.0 / len(cand))  # uniform guessing among the candidates: the curve's chance line
+        return {"acc": float(np.mean(accs)) if accs else float("nan"), "f1": float(np.mean(f1s)) if f1s else float("nan"),
+                "chance": float(np.mean(chances)) if chances else float("nan")}
     finally:
         model.train(was)
 

@@ -237,8 +237,12 @@ class Captioner:
     """Captions windows of one stream of a dataset; ``session()`` does one session, vectorised."""
 
     def __init__(self, card: DatasetCard, stream: str | None = None, config: CaptionConfig | None = None,
-                 levels: Sequence[str] = ("high_middle",)) -> None:
+                 levels: Sequence[str] = ("high_middle",), absolute_times: bool = False) -> None:
+        """``absolute_times``: times in the text count from the session start instead of the window start
+        (for figures drawn on the session's axis; stored captions keep window times)."""
         self.card = card
+        self.absolute_times = absolute_times
+        self._t0 = 0.0  # added to every time in the text of the window being captioned
         self.stream = card.stream(stream) if stream else card.streams[0]
         self.config = config or CaptionConfig()
         self.levels = parse_levels(levels)
@@ -310,6 +314,7 @@ class Captioner:
             i0 = int(starts[w])
             start = float(t[i0]) if len(t) else i0 / self.rate
             acts, present, majority, labelled = self._activities(runs, i0)
+            self._t0 = start if self.absolute_times else 0.0
             texts: dict[str, tuple[str, list[str]]] = {}
             for part in self.parts:
                 rng = window_rng(cfg.seed, self.card.id, subject, session, start, part)
@@ -409,7 +414,8 @@ class Captioner:
                     tid, tpl = _pick(rng, pool)
                     insights.append((tid, _end(tpl.format(
                         name=s.text, Name=T.cap(s.text), trend=tr.kind, a_trend=T.article(tr.kind),
-                        A_trend=T.cap(T.article(tr.kind)), start=T.fmt_time(e[tr.i0]), end=T.fmt_time(e[tr.i1]),
+                        A_trend=T.cap(T.article(tr.kind)), start=T.fmt_time(e[tr.i0] + self._t0),
+                        end=T.fmt_time(e[tr.i1] + self._t0),
                         v0=T.fmt_num(tr.v0, d), v1=T.fmt_num(tr.v1, d), level=T.fmt_num(tr.level, d), unit=s.unit,
                         bin=self.bin_text))))
                 anoms = res.anomalies[w]
@@ -420,7 +426,8 @@ class Captioner:
                         tid, tpl = _pick(rng, T.ANOMALY)
                         insights.append((tid, tpl.format(
                             name=s.text, Name=T.cap(s.text), anomaly=word, a_anomaly=T.article(word),
-                            A_anomaly=T.cap(T.article(word)), time=T.fmt_time((e[an.idx] + e[an.idx + 1]) / 2))))
+                            A_anomaly=T.cap(T.article(word)),
+                            time=T.fmt_time((e[an.idx] + e[an.idx + 1]) / 2 + self._t0))))
             if len(insights) > self.config.max_insights:
                 keep = sorted(rng.sample(len(insights), self.config.max_insights))
                 insights = [insights[i] for i in keep]
@@ -443,7 +450,8 @@ class Captioner:
         for lid, a, b in acts:
             tid, tpl = _pick(rng, T.ACTIVITY)
             text = self.label_text[lid]
-            sentences.append(tpl.format(activity=text, Activity=T.cap(text), start=T.fmt_time(a), end=T.fmt_time(b),
+            sentences.append(tpl.format(activity=text, Activity=T.cap(text), start=T.fmt_time(a + self._t0),
+                                        end=T.fmt_time(b + self._t0),
                                         duration=T.fmt_time(b - a)))
             ids.append(tid)
         return " ".join(sentences), ids
