@@ -5,12 +5,13 @@ import json
 import os
 from pathlib import Path
 
-import polars as pl
-
 from . import registry
 from .errors import DatasetNotFound
 from .format import DatasetCard
 from .paths import DatasetPaths, resolve_root
+from ._lazy import lazy
+
+pl = lazy("polars", globals(), "pl")  # imported at the first scan, not with the package
 
 
 class Dataset:
