@@ -8,7 +8,8 @@ run: ``python -c pass`` (the interpreter alone), ``import typer`` (the CLI frame
 plus the modules it loads to render help (rich) and to coerce parameters (pydantic, typer
 >= 0.2x), and ``import numpy, pyarrow`` (what the registry's modules imported at the top before
 they became lazy), so the figure reads as interpreter + framework + what imudata itself adds. The goal is < 0.3 s for all three
-commands. With ``--importtime`` it also prints the ten slowest imports of ``imudata list``
+commands; the CPU seconds of each child (user + system) are printed too, since on a shared
+machine the wall time mostly measures waiting for a core. With ``--importtime`` it also prints the ten slowest imports of ``imudata list``
 (``python -X importtime``), the profile that shows what is still imported eagerly.
 """
 from __future__ import annotations
@@ -23,11 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system) of one fresh process."""
+    c0 = os.times()
     t = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return time.perf_counter() - t
+    dt = time.perf_counter() - t
+    c1 = os.times()
+    return dt, (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
 
 
 def main() -> None:
@@ -47,17 +52,22 @@ def main() -> None:
         f"imudata info {a.name}": [py, "-m", "imudata.cli", "info", a.name],
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}
+    cpu: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(a.repeat):
         for k, c in cmds.items():
-            times[k].append(wall(c))
+            w, u = wall(c)
+            times[k].append(w)
+            cpu[k].append(u)
     load = os.getloadavg()[0]
     print(f"# start-up, fresh process each, best of {a.repeat} (interleaved); load average {load:.1f} on "
           f"{os.cpu_count()} cores")
-    print(f"{'command':<48} {'best s':>7} {'median s':>9}  goal")
+    print(f"{'command':<58} {'best s':>7} {'median s':>9} {'best cpu s':>11}  goal (wall; cpu where the machine is shared)")
     for k, v in times.items():
         v = sorted(v)
-        goal = "< 0.3 s: " + ("met" if v[0] < 0.3 else "not met") if k.startswith("imudata") else ""
-        print(f"{k:<48} {v[0]:7.3f} {v[len(v) // 2]:9.3f}  {goal}")
+        c = min(cpu[k])
+        goal = (f"< 0.3 s: wall {'met' if v[0] < 0.3 else 'not met'}, cpu {'met' if c < 0.3 else 'not met'}"
+                if k.startswith("imudata") else "")
+        print(f"{k:<58} {v[0]:7.3f} {v[len(v) // 2]:9.3f} {c:11.3f}  {goal}")
     if a.importtime:
         r = subprocess.run([py, "-X", "importtime", "-m", "imudata.cli", "list"], cwd=ROOT, capture_output=True,
                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
