@@ -231,7 +231,7 @@ _FFT_MIN_SETTLES = 8
 # the blocks stay in cache and each keeps >= 75 % of its samples).
 _FFT_BLOCK = 8192
 # At most this many samples (channels x blocks x block length) go through one FFT call.
-_FFT_CHUNK = 1 << 20
+_FFT_CHUNK = 1 << 17  # small enough that the temporaries are reused, not page-faulted in anew
 
 
 def _settle(sos: np.ndarray) -> int:
