@@ -6,13 +6,14 @@ import json
 import os
 from pathlib import Path
 
-import polars as pl
-
 from . import registry
 from .datacard import write_readme
 from .errors import DatasetNotFound, SchemaError
 from .format import DatasetCard
 from .paths import DatasetPaths, os_error_at, resolve_root
+from ._lazy import lazy
+
+pl = lazy("polars", globals(), "pl")  # imported at the first scan, not with the package
 
 
 class Dataset:

@@ -11,9 +11,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
+from ._lazy import lazy
 from .errors import SchemaError
+
+pa = lazy("pyarrow", globals(), "pa")  # only arrow_schema needs it; list / info / --help do not
 
 FORMAT_VERSION = "1.2"
 METADATA_KEY = b"imudata"  # Parquet key-value metadata key holding the JSON card

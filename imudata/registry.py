@@ -10,9 +10,10 @@ import pkgutil
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: listing datasets must not import numpy
+    import numpy as np
 
 from .errors import DatasetNotFound
 from .format import DatasetCard

@@ -17,6 +17,7 @@ seed (exact resume, identical results for any number of workers).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -107,3 +108,88 @@ def augment(x: np.ndarray, names: list[str], rng: np.random.Generator, cfg: Augm
     if cfg.channel_shuffle_p and rng.random() < cfg.channel_shuffle_p:
         perm = rng.permutation(x.shape[1])
     return x[:, perm], perm
+
+
+def augment_batch(xs: list[np.ndarray], names: list[list[str]], rngs: list[np.random.Generator],
+                  cfg: AugmentConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``augment`` of many windows: the same draws from each window's own generator, in the same
+    order (so a window's augmentation is still a pure function of its seed), then each operation
+    applied to all windows of one shape and channel layout at once. Equal to ``augment`` up to
+    float32 rounding (tests/test_imutrain_loader.py)."""
+    out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(xs)  # type: ignore[list-item]
+    groups: dict[tuple, list[int]] = {}
+    for i, x in enumerate(xs):
+        groups.setdefault((x.shape, tuple(names[i])), []).append(i)
+    for (shape, nm), idx in groups.items():
+        T, C = shape
+        tri = _triads(nm)
+        places: dict[str, list[list[int]]] = {}
+        for key, cols in tri.items():
+            places.setdefault(key.split("_", 1)[0], []).append(cols)
+        in_triad = sorted({c for cols in tri.values() for c in cols})
+        lone = [c for c in range(C) if c not in set(in_triad)]
+        rot, warp, gain, noise, perms = [], [], [], [], []
+        for k, i in enumerate(idx):  # draws, in augment()'s order
+            rng = rngs[i]
+            if cfg.rotation_p and rng.random() < cfg.rotation_p:
+                rot.append((k, [random_rotation(rng, cfg.rotation_deg) for _ in places]))
+            if cfg.time_warp_p and rng.random() < cfg.time_warp_p and T >= 4:
+                warp.append((k, rng.uniform(1 - cfg.time_warp, 1 + cfg.time_warp, 4)))
+            if cfg.scale_p and rng.random() < cfg.scale_p:
+                g = np.ones(C, np.float32)
+                for cols in tri.values():
+                    g[cols] = rng.uniform(cfg.scale[0], cfg.scale[1])
+                for c in lone:
+                    g[c] = rng.uniform(cfg.scale[0], cfg.scale[1])
+                gain.append((k, g))
+            if cfg.jitter_p and rng.random() < cfg.jitter_p:
+                noise.append((k, rng.normal(size=(T, C)).astype(np.float32)))
+            perm = np.arange(C)
+            if cfg.channel_shuffle_p and rng.random() < cfg.channel_shuffle_p:
+                perm = rng.permutation(C)
+            perms.append(perm)
+        G = len(idx)
+        X = np.stack([xs[i] for i in idx]).astype(np.float32, copy=False)
+        # rotation, scaling and jitter run on every window, the ones without the operation with
+        # the identity / gain 1 / zero noise (exact: x*1 + y*0 + z*0 = x), so no row gathering
+        if rot:
+            for p, groups_ in enumerate(places.values()):
+                R = np.zeros((G, 3, 3), np.float32)
+                R[:, [0, 1, 2], [0, 1, 2]] = 1.0
+                for k, Rs in rot:
+                    R[k] = Rs[p]
+                Rt = R.transpose(0, 2, 1)
+                for cols in groups_:
+                    X[:, :, cols] = np.matmul(X[:, :, cols], Rt)
+        if warp:
+            ks = np.array([k for k, _ in warp])
+            lin = np.linspace(0, 1, T)
+            knots = np.linspace(0, 1, 4)
+            speed = np.stack([np.interp(lin, knots, u) for _, u in warp])  # (G', T)
+            pos = np.cumsum(speed, axis=1)
+            pos = (pos - pos[:, :1]) / (pos[:, -1:] - pos[:, :1]) * (T - 1)
+            lo = np.clip(np.floor(pos).astype(np.int64), 0, T - 2)
+            w = (pos - lo)[:, :, None]
+            src = X[ks].astype(np.float64)
+            rows = np.arange(len(ks))[:, None]
+            a = src[rows, lo]
+            b = src[rows, lo + 1]
+            X[ks] = ((b - a) * w + a).astype(np.float32)  # np.interp's formula on the unit grid
+        if gain:
+            g = np.ones((G, 1, C), np.float32)
+            for k, gk in gain:
+                g[k, 0] = gk
+            X *= g
+        if noise:
+            N = np.zeros((G, T, C), np.float32)
+            for k, nk in noise:
+                N[k] = nk
+            X += N * (cfg.jitter * (X.std(1, keepdims=True) + 1e-6))
+        for k, i in enumerate(idx):
+            out[i] = (X[k][:, perms[k]], perms[k])
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _triads(names: tuple[str, ...]) -> dict[str, list[int]]:
+    return triads(list(names))

@@ -186,6 +186,69 @@ def test_nan_gap_stays_local():
     assert np.abs(np.nansum(b, axis=0) - np.nan_to_num(xn)).max() < 1e-9
 
 
+def long_signal(n: int, rate: float = RATE, seed: int = 0) -> np.ndarray:
+    """``realistic`` sessions (446 s each) back to back until ``n`` rows: long runs for the FFT path."""
+    parts, total, i = [], 0, 0
+    while total < n:
+        parts.append(realistic(10**9, rate=rate, seed=seed + i))
+        total += len(parts[-1])
+        i += 1
+    return np.concatenate(parts)[:n]
+
+
+def _sosfiltfilt_split(x: np.ndarray, rate: float, edges: list[float], order: int = 4) -> np.ndarray:
+    """The complementary split written out with plain scipy sosfiltfilt per channel (the reference)."""
+    lp = [np.stack([ss.sosfiltfilt(ss.butter(order, e, fs=rate, output="sos"), x[:, j]) for j in range(x.shape[1])], 1)
+          for e in edges]
+    return np.stack([lp[0]] + [b - a for a, b in zip(lp[:-1], lp[1:])] + [x - lp[-1]])
+
+
+@pytest.mark.parametrize("rate,bands,edges,order", [
+    (50.0, "0-1,1-4,4-", [1.0, 4.0], 4),
+    (100.0, "0-0.1,0.1-2,2-", [0.1, 2.0], 4),  # a slow pole near z = 1: the hardest case for the FFT path
+    (20.0, "0-0.5,0.5-3,3-6,6-", [0.5, 3.0, 6.0], 2),
+    (50.0, "0-2,2-", [2.0], 8),
+])
+def test_long_runs_match_sosfiltfilt_within_stated_tolerance(rate, bands, edges, order):
+    """Long runs go through the frequency-domain path; the stated tolerance against sosfiltfilt is
+    1e-10 of the largest magnitude (float64) and 1e-5 of the largest deviation from the mean
+    (float32), edges included; the bands still sum back exactly."""
+    x = long_signal(200_000, rate=rate, seed=4)
+    ref = _sosfiltfilt_split(x, rate, edges, order)
+    b = split_bands(x, rate, bands, order=order)
+    assert np.abs(b - ref).max() <= 1e-10 * np.abs(x).max()
+    assert np.abs(b[:, :2000] - ref[:, :2000]).max() <= 1e-10 * np.abs(x).max()  # the sosfiltfilt edges
+    assert np.abs(b.sum(axis=0) - x).max() <= 1e-12 * np.abs(x).max()
+    b32 = split_bands(x, rate, bands, order=order, precision="float32")
+    assert np.abs(b32 - ref).max() <= 1e-5 * np.abs(x - x.mean(axis=0)).max()
+    assert np.abs(b32.sum(axis=0) - x).max() <= 1e-12 * np.abs(x).max()
+
+
+def test_long_runs_butterworth_method_matches_sosfiltfilt():
+    x = long_signal(100_000, seed=5)[:, :3]
+    sos = [ss.butter(4, 1, fs=RATE, output="sos"), ss.butter(4, [1, 4], btype="bandpass", fs=RATE, output="sos"),
+           ss.butter(4, 4, btype="highpass", fs=RATE, output="sos")]
+    ref = np.stack([ss.sosfiltfilt(s, x, axis=0) for s in sos])
+    assert np.abs(split_bands(x, RATE, method="butterworth") - ref).max() <= 1e-10 * np.abs(x).max()
+
+
+def test_long_runs_between_gaps_match_sosfiltfilt_per_run():
+    x = long_signal(120_000, seed=6)[:, :2].copy()
+    x[40_000:40_050] = np.nan
+    x[90_000, 1] = np.nan  # channel 1 has one more gap: filtered apart from channel 0
+    b = split_bands(x, RATE)
+    assert np.array_equal(np.isnan(b[0]), np.isnan(x))
+    for j, runs in ((0, [(0, 40_000), (40_050, 120_000)]), (1, [(0, 40_000), (40_050, 90_000), (90_001, 120_000)])):
+        for s, e in runs:
+            ref = _sosfiltfilt_split(x[s:e, j:j + 1], RATE, [1.0, 4.0])[:, :, 0]
+            assert np.abs(b[:, s:e, j] - ref).max() <= 1e-10 * np.abs(x[s:e, j]).max()
+
+
+def test_bad_precision_refused():
+    with pytest.raises(BandError, match="precision 'float16'"):
+        split_bands(realistic(1000), RATE, precision="float16")
+
+
 def test_short_finite_runs_are_handled():
     x = realistic(2000)[:, :2].copy()
     mask = np.zeros(len(x), bool)

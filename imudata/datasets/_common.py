@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
 from ..errors import FormatError
 from ..format import Label
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 
 def read_numeric(path: Path, *, sep: str = " ", ncols: int, skip_rows: int = 0,

@@ -33,18 +33,20 @@ reader holds at most one hour plus one block of rows.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-
 from ..errors import FormatError
 from ..format import G, Channel, DatasetCard, Label, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pa = lazy("pyarrow", globals(), "pa")
+pc = lazy("pyarrow.compute", globals(), "pc")
+pacsv = lazy("pyarrow.csv", globals(), "pacsv")
 
 RATE = 100.0
 #: bytes of CSV text parsed at a time (a block is about 200,000 rows)
@@ -354,7 +356,12 @@ def readable(annotation: str) -> str:
 
 
 LABELS = [Label(id=i, name=a, text=readable(a)) for i, a in enumerate(VOCABULARY)]
-_VOCAB_ARRAY = pa.array(list(VOCABULARY), type=pa.string())
+
+
+@functools.lru_cache(maxsize=1)
+def _vocab_array() -> pa.Array:
+    """VOCABULARY as an Arrow array, built at first use (``pa.array`` of a list imports pandas)."""
+    return pa.array(list(VOCABULARY), type=pa.string())
 
 CARD = DatasetCard(
     id="capture24",
@@ -444,7 +451,7 @@ def batches(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             t = batch.column("time").cast(pa.int64()).to_numpy()
             xyz = np.column_stack([batch.column(c).to_numpy() for c in "xyz"])
             ann = batch.column("annotation")
-            idx = pc.index_in(ann, value_set=_VOCAB_ARRAY)
+            idx = pc.index_in(ann, value_set=_vocab_array())
             unknown = pc.and_(ann.is_valid(), idx.is_null())
             if pc.any(unknown).as_py():
                 i = int(pc.index(unknown, True).as_py())

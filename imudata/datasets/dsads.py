@@ -12,12 +12,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 25.0
 ROWS_PER_SEGMENT = 125

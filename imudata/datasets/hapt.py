@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ..errors import FormatError
 from ..format import G, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 50.0
 _FILE = re.compile(r"^acc_exp(\d+)_user(\d+)\.txt$")

@@ -19,13 +19,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import polars as pl
-
 from ..errors import FormatError
 from ..format import G, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 RATE = 50.0
 #: a step between consecutive timestamps outside this range (seconds) starts a new session
@@ -52,7 +53,7 @@ LABELS = labels_from([
     (130, "cycling (sit, inactive)", "sitting on a bicycle without pedalling"),
     (140, "cycling (stand, inactive)", "standing on a bicycle without pedalling"),
 ])
-_KNOWN = np.array([lab.id for lab in LABELS])
+_KNOWN = [lab.id for lab in LABELS]
 
 
 def _channels() -> list[Channel]:
@@ -122,7 +123,7 @@ def read_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bad = np.flatnonzero((lab != np.round(lab)) | ~np.isin(lab, _KNOWN))
     if len(bad):
         raise FormatError(f"{path}: line {bad[0] + 2}: label {lab[bad[0]]:g} is not one of the HARTH ids "
-                          f"{_KNOWN.tolist()}")
+                          f"{_KNOWN}")
     t = ts.dt.epoch("us").to_numpy().astype(np.float64) / 1e6
     return t, values.select(SIGNALS).to_numpy(), lab.astype(np.int16)
 

@@ -31,21 +31,21 @@ import math
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import polars as pl
-from scipy.signal import resample_poly
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 RATE = 50.0
 #: A step between consecutive events of one sensor longer than this (s) is a hole that is not interpolated.
 GAP_S = 0.25
 HEADER = ["Index", "Arrival_Time", "Creation_Time", "x", "y", "z", "User", "Model", "Device", "gt"]
-SCHEMA = {"Index": pl.Int64, "Arrival_Time": pl.Int64, "Creation_Time": pl.Int64, "x": pl.Float64,
-          "y": pl.Float64, "z": pl.Float64, "User": pl.Utf8, "Model": pl.Utf8, "Device": pl.Utf8, "gt": pl.Utf8}
+SCHEMA_TYPES = {"Index": "Int64", "Arrival_Time": "Int64", "Creation_Time": "Int64", "x": "Float64", "y": "Float64",
+                "z": "Float64", "User": "Utf8", "Model": "Utf8", "Device": "Utf8", "gt": "Utf8"}  # polars dtypes
 FILES = {("phone", "acc"): "Phones_accelerometer.csv", ("phone", "gyro"): "Phones_gyroscope.csv",
          ("watch", "acc"): "Watch_accelerometer.csv", ("watch", "gyro"): "Watch_gyroscope.csv"}
 
@@ -151,6 +151,8 @@ def resample(t: np.ndarray, values: np.ndarray, rate: float = RATE, gap: float =
         factor = max(1, int(round((b - a - 1) / span / rate))) if span > 0 else 1
         fine = (np.arange(k0 * factor, k1 * factor + 1, dtype=np.int64)) / (rate * factor)
         vf = np.column_stack([np.interp(fine, seg_t, seg_v[:, j]) for j in range(values.shape[1])])
+        from scipy.signal import resample_poly
+
         out = resample_poly(vf, 1, factor, axis=0, padtype="line") if factor > 1 and len(vf) > 1 else vf
         k = np.arange(k0, k1 + 1, dtype=np.int64)
         ks.append(k)
@@ -187,7 +189,8 @@ def _collect(path: Path, lf: pl.LazyFrame) -> pl.DataFrame:
 
 
 def _scan(path: Path) -> pl.LazyFrame:
-    return pl.scan_csv(path, schema=SCHEMA, has_header=True, quote_char=None)
+    schema = {k: getattr(pl, v) for k, v in SCHEMA_TYPES.items()}
+    return pl.scan_csv(path, schema=schema, has_header=True, quote_char=None)
 
 
 def plan(root: Path) -> Plan:

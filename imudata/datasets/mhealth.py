@@ -16,12 +16,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ..errors import FormatError
 from ..format import DEG, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 50.0
 NCOLS = 24
@@ -42,7 +44,7 @@ LABELS = labels_from([
     (11, "Running", "running"),
     (12, "Jump front & back", "jumping forwards and backwards"),
 ])
-_KNOWN = np.array([0] + [lab.id for lab in LABELS])
+_KNOWN = [0] + [lab.id for lab in LABELS]
 
 _WHERE = {"chest": "chest", "leftankle": "left ankle", "rightwrist": "right lower arm (wrist)"}
 _GYRO_NOTE = ("README states deg/s (converted with π/180); not yet checked on real files: the conversion "

@@ -31,12 +31,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ..errors import FormatError
 from ..format import G, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 50.0
 FOLDER = "A_DeviceMotion_data"

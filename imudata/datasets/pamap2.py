@@ -27,12 +27,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 100.0
 NCOLS = 54
@@ -77,7 +79,7 @@ LABELS = labels_from([
     (20, "playing soccer", "playing soccer"),
     (24, "rope jumping", "jumping rope"),
 ])
-_KNOWN = np.array(sorted({lab.id for lab in LABELS} | {0}))
+_KNOWN = sorted({lab.id for lab in LABELS} | {0})
 
 
 def _imu_channels(p: str) -> list[tuple[Channel, int]]:

@@ -40,13 +40,14 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import polars as pl
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 RATE = 50.0
 STEP_MS = 20

@@ -18,12 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import polars as pl
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Label, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 RATE = 20.0
 FILE = "RecGym.csv"

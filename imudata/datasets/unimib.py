@@ -22,13 +22,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-import scipy.io
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 50.0
 WINDOW = 151
@@ -100,6 +101,8 @@ def _load(path: Path, var: str) -> Any:
     if not path.exists():
         raise FormatError(f"{path} is missing")
     try:
+        import scipy.io
+
         mat = scipy.io.loadmat(str(path))
     except (ValueError, NotImplementedError, OSError) as exc:
         raise FormatError(f"{path}: not a readable MATLAB v5 file ({exc})") from exc

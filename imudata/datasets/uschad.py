@@ -25,13 +25,14 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-import scipy.io
-
 from ..errors import FormatError
 from ..format import DEG, G, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 RATE = 100.0
 N_SUBJECTS, N_ACTIVITIES, N_TRIALS = 14, 12, 5
@@ -111,6 +112,8 @@ def _text(value: Any) -> str:
 
 def _load(path: Path, **kw: Any) -> dict[str, Any]:
     try:
+        import scipy.io
+
         return scipy.io.loadmat(path, **kw)
     except NotImplementedError as exc:  # MATLAB v7.3 (HDF5)
         raise FormatError(f"{path}: a MATLAB v7.3 file; USC-HAD files are MATLAB v5 ({exc})") from exc

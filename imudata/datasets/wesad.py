@@ -28,12 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
 from ..errors import ChecksumMismatch, FetchError, FormatError, ManualDownloadRequired
 from ..format import G, Channel, DatasetCard, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import labels_from, read_numeric
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+
 
 CHEST_RATE = 700.0
 WRIST_RATES = {"wrist_acc": 32.0, "wrist_bvp": 64.0, "wrist_eda": 4.0, "wrist_temp": 4.0}

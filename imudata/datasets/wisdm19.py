@@ -27,13 +27,14 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import polars as pl
-
 from ..errors import FormatError
 from ..format import Channel, DatasetCard, Label, Stream
 from ..registry import DatasetSpec, Plan, Session, Source
 from ._common import read_lines
+from .._lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # numpy, pyarrow and polars load when a converter runs
+pl = lazy("polars", globals(), "pl")
 
 RATE = 20.0
 #: A forward step longer than this (ns) starts a new session.

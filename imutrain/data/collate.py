@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..augment import augment
+from ..augment import augment_batch
 from ..config import AugmentConfig
 
 STD_FLOOR = 1e-6
@@ -46,18 +46,53 @@ def n_patch_samples(rate: float, patch_s: float, T: int) -> int:
 
 def patchify(x: np.ndarray, rate: float, patch_s: float, L: int, max_patches: int) -> tuple[np.ndarray, np.ndarray]:
     """``x`` (T, C) -> z-scored patches (P, C, L) and stats (P, C, 2); the tail shorter than a patch is dropped."""
-    T, C = x.shape
-    n = n_patch_samples(rate, patch_s, T)
-    P = max(1, min(T // n, max_patches))
-    seg = x[: P * n].reshape(P, n, C)
-    mean = seg.mean(1)                       # (P, C) in SI units
-    std = seg.std(1)
-    p = np.einsum("ln,pnc->pcl", interp_matrix(n, L), seg, optimize=True)
-    pm = p.mean(-1, keepdims=True)
-    ps = p.std(-1, keepdims=True)
-    z = np.where(ps > STD_FLOOR, (p - pm) / np.maximum(ps, STD_FLOOR), 0.0).astype(np.float32)
+    return patchify_many([x], [rate], [patch_s], L, max_patches)[0]
+
+
+def patchify_many(xs: list[np.ndarray], rates: list[float], patch_ss: list[float], L: int,
+                  max_patches: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``patchify`` of every window, one vectorised pass per group of windows with the same patch
+    geometry (samples per patch, patches, channels): a batch is a few numpy calls, not a few
+    dozen per window."""
+    out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(xs)  # type: ignore[list-item]
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, x in enumerate(xs):
+        T, C = x.shape
+        n = n_patch_samples(rates[i], patch_ss[i], T)
+        P = max(1, min(T // n, max_patches))
+        groups.setdefault((n, P, C), []).append(i)
+    for (n, P, C), idx in groups.items():
+        seg = np.stack([xs[i][: P * n] for i in idx]).reshape(len(idx), P, n, C)
+        z, stats = _patch_core(seg, L)
+        for k, i in enumerate(idx):
+            out[i] = (z[k], stats[k])
+    return out
+
+
+def _mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std along the last (contiguous) axis, two-pass like ``np.std``."""
+    k = a.shape[-1]
+    m = np.add.reduce(a, axis=-1) / np.float32(k)
+    d = a - m[..., None]
+    return m, np.sqrt(np.einsum("...i,...i->...", d, d) / np.float32(k))
+
+
+def _patch_core(seg: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """(G, P, n, C) patches of samples -> z-scored (G, P, C, L) and signed-log stats (G, P, C, 2).
+
+    The patches are transposed once to (G, P, C, n) so every reduction and the interpolation
+    (one matmul with the (n, L) interpolation matrix) run along a contiguous axis.
+    """
+    n = seg.shape[2]
+    seg = np.ascontiguousarray(seg.transpose(0, 1, 3, 2))  # (G, P, C, n)
+    mean, std = _mean_std(seg)                             # (G, P, C) in SI units
+    p = np.matmul(seg, interp_matrix(n, L).T)              # (G, P, C, L)
+    pm, ps = _mean_std(p)
+    ok = ps > STD_FLOOR
+    z = (p - pm[..., None]) / np.where(ok, ps, np.float32(1.0))[..., None]
+    z[~ok] = 0.0
     stats = np.stack([slog(mean), slog(std)], -1).astype(np.float32)
-    return z, stats
+    return z.astype(np.float32, copy=False), stats
 
 
 @dataclass
@@ -127,24 +162,37 @@ class Collator:
 
     def __call__(self, samples: list[Sample], rngs: list[np.random.Generator] | None = None, step: int = -1) -> Batch:
         train = self.mode != "eval"
-        views1, views2, ids1, ids2 = [], [], [], []
+        xs1, xs2, ids1, ids2, geo = [], [], [], [], []
+        xs = []
         for i, s in enumerate(samples):
             rng = rngs[i] if rngs is not None else None
-            x = np.nan_to_num(s.x, nan=0.0).astype(np.float32, copy=False)
+            x = s.x.astype(np.float32, copy=False)
+            if not np.isfinite(x).all():
+                x = np.nan_to_num(x, nan=0.0)
+            xs.append(x)
             patch_s = s.patch_s
             if train and rng is not None:
                 patch_s = s.patch_s * float(rng.choice(self.patch_scales))
-            if self.mode == "pretrain" and rng is not None:
-                # both views augmented, each by its own draw (view 2 first: its draw is unchanged)
-                xa, perm = augment(x, s.names, rng, self.aug)
-                xb, perm1 = augment(x, s.names, rng, self.aug)
-                views1.append(patchify(xb, s.rate, patch_s, self.L, self.max_patches))
-                views2.append(patchify(xa, s.rate, patch_s, self.L, self.max_patches))
+            geo.append((s.rate, patch_s))
+        # augmentation draws come from each window's own generator, after its patch-scale draw; in
+        # stage 1 both views are augmented, each by its own draw (view 2's draw first)
+        augmenting = self.mode in ("pretrain", "align") and rngs is not None
+        aug = augment_batch(xs, [s.names for s in samples], rngs, self.aug) if augmenting else None
+        aug1 = augment_batch(xs, [s.names for s in samples], rngs, self.aug) \
+            if augmenting and self.mode == "pretrain" else None
+        for i, s in enumerate(samples):
+            rng = rngs[i] if rngs is not None else None
+            x = xs[i]
+            if self.mode == "pretrain" and aug is not None and aug1 is not None:
+                xa, perm = aug[i]
+                xb, perm1 = aug1[i]
+                xs1.append(xb)
+                xs2.append(xa)
                 ids1.append(s.channel_ids[perm1])
                 ids2.append(s.channel_ids[perm])
-            elif self.mode == "align" and rng is not None:
-                xa, perm = augment(x, s.names, rng, self.aug)
-                views1.append(patchify(xa, s.rate, patch_s, self.L, self.max_patches))
+            elif self.mode == "align" and aug is not None:
+                xa, perm = aug[i]
+                xs1.append(xa)
                 ids1.append(s.channel_ids[perm])
                 if s.label >= 0:
                     variants = self.label_variants.get(s.label)
@@ -153,10 +201,14 @@ class Collator:
                     else:
                         s.label_text = self.label_plain.get(s.label, -1)
             else:
-                views1.append(patchify(x, s.rate, patch_s, self.L, self.max_patches))
+                xs1.append(x)
                 ids1.append(s.channel_ids)
                 if s.label >= 0:
                     s.label_text = self.label_plain.get(s.label, -1)
+        # both views patched in one vectorised pass
+        done = patchify_many(xs1 + xs2, [r for r, _ in geo] * (1 + bool(xs2)), [p for _, p in geo] * (1 + bool(xs2)),
+                             self.L, self.max_patches)
+        views1, views2 = done[:len(xs1)], done[len(xs1):]
         B = len(samples)
         P = max(v[0].shape[0] for v in views1)
         C = max(v[0].shape[1] for v in views1)
