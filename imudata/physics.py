@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from ._lazy import lazy
 from .format import DatasetCard, Stream
 from .registry import Session
+
+np = lazy("numpy", globals(), "np")  # only a conversion measures; info / list only describe
 
 G = 9.80665
 #: A window is still when the std of |acc| is below this fraction of its mean (unit-free).
