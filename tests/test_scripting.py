@@ -160,10 +160,10 @@ def test_python_functions_return_the_json_objects(converted: tuple[Path, dict]) 
 
 def test_import_imudata_is_light() -> None:
     code = ("import sys, imudata; heavy = [m for m in ('polars', 'pyarrow', 'numpy', 'scipy', 'typer') "
-            "if m in sys.modules]; print(','.join(heavy)); imudata.open; print('polars' in sys.modules)")
+            "if m in sys.modules]; print(','.join(heavy)); imudata.open; print('imudata.api' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, after = proc.stdout.splitlines()
-    assert before == "" and after == "True"   # nothing heavy until imudata.open is touched
+    assert before == "" and after == "True"   # nothing heavy at import; imudata.open loads the API on first use
 
 
 # ---------------------------------------------------------------------------------------------- sessions
