@@ -188,7 +188,7 @@ def fetch(
     mirror = mirror or os.environ.get("IMUDATA_MIRROR") or None
     with extract_limits(limits):
         if from_path is not None:
-            _from_local(spec, paths, lock, Path(from_path).expanduser(), say)
+            _from_local_committed(spec, paths, lock, Path(from_path).expanduser(), say)
         elif spec.acquire is not None:
             spec.acquire(spec, paths, lock, mirror=mirror, progress=progress, say=say)
         else:
@@ -196,12 +196,7 @@ def fetch(
                 archive = download_source(spec, source, paths, lock, mirror=mirror, progress=progress, say=say)
                 if _is_archive(archive):
                     extract_once(archive, paths, source, lock)
-    try:
-        found = find_root(paths.extracted, spec)
-    except FormatError as exc:
-        raise FormatError(f"{spec.id}: the original files contain neither {spec.marker!r}, which marks the "
-                          f"dataset's root, nor any file the converter reads; is this the right download? ({exc})"
-                          ) from exc
+    found = _root_or_refuse(spec, paths.extracted)
     originals.report(spec.id, found, paths.lock, paths.extracted, say)
     say(f"{spec.id}: original files ready in {found}")
     return paths
@@ -256,6 +251,69 @@ def download_source(spec: DatasetSpec, source: Source, paths: DatasetPaths, lock
     hint = (f"Download it yourself from {source.urls[0]} and run `imudata fetch {spec.id} --from FILE`, "
             f"or point --mirror at a folder or server holding {source.filename}.")
     raise FetchError(f"{spec.id}: could not download {source.filename}:\n  " + "\n  ".join(errors) + f"\n{hint}")
+
+
+def _root_or_refuse(spec: DatasetSpec, where: Path) -> Path:
+    """The dataset's root under ``where``, or a FormatError asking whether this is the right download."""
+    try:
+        return find_root(where, spec)
+    except FormatError as exc:
+        raise FormatError(f"{spec.id}: the original files contain neither {spec.marker!r}, which marks the "
+                          f"dataset's root, nor any file the converter reads; is this the right download? ({exc})"
+                          ) from exc
+
+
+class _RawSnapshot:
+    """What ``raw/`` held before a ``--from`` copy, so a copy that is not this dataset can be undone.
+
+    A local copy is committed only when the dataset's layout is recognised in it: otherwise every
+    file and folder it added under ``raw/`` is removed and ``sources.lock.json`` is restored byte for
+    byte, so no debris of another dataset stays behind and ``imudata list`` does not call it
+    downloaded.
+    """
+
+    def __init__(self, paths: DatasetPaths) -> None:
+        self.paths = paths
+        self.files = {p for d in (paths.extracted, paths.downloads) if d.exists() for p in d.rglob("*")}
+        self.lock_bytes = paths.lock.read_bytes() if paths.lock.exists() else None
+
+    def restore(self) -> list[Path]:
+        """Remove what was added since the snapshot (deepest first) and put the lock back."""
+        added = sorted((p for d in (self.paths.extracted, self.paths.downloads) if d.exists()
+                        for p in d.rglob("*") if p not in self.files), key=lambda p: len(p.parts), reverse=True)
+        for p in added:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        if self.lock_bytes is None:
+            self.paths.lock.unlink(missing_ok=True)
+        else:
+            tmp = self.paths.lock.with_name(f".{self.paths.lock.name}.restore")
+            tmp.write_bytes(self.lock_bytes)
+            os.replace(tmp, self.paths.lock)
+        return added
+
+
+def _from_local_committed(spec: DatasetSpec, paths: DatasetPaths, lock: SourceLock, src: Path,
+                          say: Callable[[str], None]) -> None:
+    """``_from_local``, kept only if the copy holds this dataset's layout (else undone, then the error)."""
+    snap = _RawSnapshot(paths)
+    try:
+        _from_local(spec, paths, lock, src, say)
+        # the layout must be recognised in what this copy brought, not in an earlier copy beside it
+        fresh = [p for p in (paths.extracted.iterdir() if paths.extracted.exists() else [])
+                 if p.is_dir() and p not in snap.files]
+        if src.is_dir():
+            fresh = [paths.extracted / src.name]
+        _root_or_refuse(spec, fresh[0] if len(fresh) == 1 else paths.extracted)
+    except BaseException as exc:
+        added = snap.restore()
+        _PENDING.pop(lock.path, None)
+        if isinstance(exc, FormatError) and added:
+            say(f"{spec.id}: --from {src} is not a copy of this dataset; removed the {len(added)} files and "
+                f"folders it added under {paths.raw} and restored {paths.lock.name}")
+        raise
 
 
 def _from_local(spec: DatasetSpec, paths: DatasetPaths, lock: SourceLock, src: Path,
