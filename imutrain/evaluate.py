@@ -192,17 +192,50 @@ def recall_at_k(sim: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, 
             "t2s": {k: float((rank_t2s <= k).mean()) if n else float("nan") for k in ks}}
 
 
+def recall_same_text(sim: np.ndarray, texts: list[str], ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, dict[int, float]]:
+    """Recall@k where any item with the window's exact caption text counts as its match.
+
+    Windows that share a caption (e.g. "Walking from second 0 to 5.") make the strict metric
+    count identical texts against each other. ``s2t`` ranks the distinct texts (identical texts
+    have identical embeddings); ``t2s``: is any window carrying this text among the k most similar
+    windows. Chance: s2t k/U over U distinct texts; t2s 1 - C(N-m, k) / C(N, k) for a text held
+    by m of N windows (a random ranking), averaged over captions."""
+    from math import comb
+
+    n = len(texts)
+    uniq = sorted(set(texts))
+    pos = {t: i for i, t in enumerate(uniq)}
+    tid = np.array([pos[t] for t in texts])
+    first = np.array([texts.index(t) for t in uniq])
+    su = sim[:, first]                                   # (N windows, U distinct texts)
+    own = su[np.arange(n), tid]
+    rank_s2t = 1 + ((su >= own[:, None]).sum(1) - 1)    # distinct texts other than its own scoring >= it
+    count = np.bincount(tid, minlength=len(uniq))
+    order = np.argsort(-sim, axis=0, kind="stable")     # per caption column: windows by similarity
+    out_s2t, out_t2s, ch_t2s = {}, {}, {}
+    for k in ks:
+        out_s2t[k] = float((rank_s2t <= k).mean())
+        top = order[:k]                                  # (k, N)
+        out_t2s[k] = float((tid[top] == tid[None, :]).any(0).mean())
+        ch_t2s[k] = float(np.mean([1 - comb(n - count[t], min(k, n)) / comb(n, min(k, n)) for t in tid]))
+    return {"s2t": out_s2t, "t2s": out_t2s,
+            "chance": {"s2t": {k: min(k, len(uniq)) / len(uniq) for k in ks}, "t2s": ch_t2s}}
+
+
 def retrieval(fam, model, recipe: cfgmod.Recipe, idx, sources, emb: np.ndarray, dev, ks=(1, 5, 10)) -> dict[str, Any]:
-    """Recall@k between windows and their own captions, with the random-ranking chance min(k, N) / N."""
+    """Recall@k between windows and their own captions, with the random-ranking chance min(k, N) / N;
+    ``same_text`` counts a window's exact caption text as its match (see :func:`recall_same_text`)."""
     texts = fam.caption_texts(recipe, idx, sources)
     keep = np.array([bool(t) for t in texts], bool)
     if not keep.any():
         return {"n": 0}
-    zt = fam.embed_texts(model, None, [t for t in texts if t], dev, False)
-    r = recall_at_k(fam.score(emb[keep], zt), ks)
+    kept = [t for t in texts if t]
+    zt = fam.embed_texts(model, None, kept, dev, False)
+    sim = fam.score(emb[keep], zt)
+    r = recall_at_k(sim, ks)
     n = int(keep.sum())
     return {"n": n, "s2t": r["s2t"], "t2s": r["t2s"], "chance": {k: min(k, n) / n for k in ks},
-            "unique_captions": len(set(t for t in texts if t))}
+            "unique_captions": len(set(kept)), "same_text": recall_same_text(sim, kept, ks)}
 
 
 def few_label_subset(y: np.ndarray, frac: float, seed: int) -> np.ndarray:

@@ -50,6 +50,11 @@ def main(runs: Path, json_out: Path, md_out: Path) -> None:
                  "retrieval": {d: {kk: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
                                    for kk, v in ret[d].items()} for d in ret},
                  "retrieval_n": rows[0]["retrieval"]["n"], "retrieval_chance": rows[0]["retrieval"]["chance"],
+                 "unique_captions": rows[0]["retrieval"].get("unique_captions"),
+                 "retrieval_same_text": {d: {kk: float(np.mean([r["retrieval"]["same_text"][d][kk] for r in rows]))
+                                             for kk in ("1", "5", "10")} for d in ("s2t", "t2s")}
+                 if all("same_text" in r["retrieval"] for r in rows) else None,
+                 "retrieval_same_text_chance": rows[0]["retrieval"].get("same_text", {}).get("chance"),
                  "probe": {"acc": float(np.mean([p["acc"] for p in probe])), "f1": float(np.mean([p["f1"] for p in probe]))}
                  if probe else None}
             lv_out["datasets"][ds] = e
@@ -62,6 +67,17 @@ def main(runs: Path, json_out: Path, md_out: Path) -> None:
                       f"{' / '.join(f(e['retrieval_chance'][kk]) for kk in ('1', '5', '10'))} | "
                       f"{(f(e['probe']['acc']) + ' / ' + f(e['probe']['f1'])) if e['probe'] else ''} |")
         out["levels"][level] = lv_out
+    md += ["", "Retrieval with a window's exact caption text counted as its match (same_text; chance from a random ranking):", "",
+           "| caption level | dataset | distinct captions / windows | R@1 / 5 / 10 s->t | chance | R@1 / 5 / 10 t->s | chance |",
+           "|---|---|---|---|---|---|---|"]
+    for level, lv in out["levels"].items():
+        for ds, e in lv["datasets"].items():
+            st, ch = e.get("retrieval_same_text"), e.get("retrieval_same_text_chance")
+            if not st:
+                continue
+            g = lambda d: " / ".join(f"{100 * d[kk]:.1f}" for kk in ("1", "5", "10"))  # noqa: E731
+            md.append(f"| {level} | {ds} | {e['unique_captions']} / {e['retrieval_n']} | {g(st['s2t'])} | {g(ch['s2t'])} | "
+                      f"{g(st['t2s'])} | {g(ch['t2s'])} |")
     q = runs / "high_all-s0" / "int8" / "report.json"
     if q.exists():
         out["int8"] = json.loads(q.read_text())

@@ -325,3 +325,24 @@ def test_two_process_gloo_step(root, tmp_path):
     w0, w1 = np.concatenate(r0["windows"]), np.concatenate(r1["windows"])
     assert len(w0) == len(w1) == 2 * 8 and not set(w0.tolist()) & set(w1.tolist())
     assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()
+
+
+def test_recall_at_k_on_known_rankings():
+    from imutrain.evaluate import recall_at_k, recall_same_text
+
+    # 3 windows; window 0's caption ranks 1st, window 1's 2nd, window 2's 3rd among the captions
+    sim = np.array([[0.9, 0.1, 0.0],
+                    [0.8, 0.5, 0.1],
+                    [0.7, 0.6, 0.2]])
+    r = recall_at_k(sim, (1, 2))
+    assert r["s2t"] == {1: 1 / 3, 2: 2 / 3}
+    # per caption column: caption 0 -> window 0 first; caption 1 -> window 2 first, window 1 second; caption 2 -> window 2 first
+    assert r["t2s"] == {1: 2 / 3, 2: 1.0}
+    # two windows with the identical text: the strict metric counts the twin against, same_text does not
+    texts = ["walking", "walking", "sitting"]
+    z = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    strict = recall_at_k(z @ z.T, (1,))
+    same = recall_same_text(z @ z.T, texts, (1,))
+    assert strict["s2t"][1] == pytest.approx(1 / 3) and same["s2t"][1] == 1.0 and same["t2s"][1] == 1.0
+    assert same["chance"]["s2t"][1] == 0.5
+    assert same["chance"]["t2s"][1] == pytest.approx((2 * (1 - 1 / 3) + 1 / 3) / 3)
