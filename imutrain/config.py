@@ -222,7 +222,14 @@ class Recipe:
     sensorlm: SensorLMConfig = field(default_factory=SensorLMConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every hyper-parameter. A family's own section appears only for that family, and the default
+        family (tsfm) is implicit, so TSFM recipes and run folders read exactly as before families."""
+        d = dataclasses.asdict(self)
+        if self.family != "sensorlm":
+            d.pop("sensorlm")
+        if self.family == "tsfm":
+            d.pop("family")
+        return d
 
 
 def _coerce(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
