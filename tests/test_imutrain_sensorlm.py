@@ -97,6 +97,21 @@ def test_gradients_reach_both_towers_and_the_loss_scalars():
     assert not sensor & {id(p) for p in model.text.parameters()}
 
 
+def test_minilm_text_init_takes_the_first_layers_of_the_offline_model():
+    from safetensors import safe_open
+
+    from imutrain.families import get
+    from imutrain.families.sensorlm import minilm_path
+
+    model = get("sensorlm").build(_recipe("sensorlm.text_init=minilm", "sensorlm.text_layers=1"))
+    bert = model.text.bert
+    assert len(bert.encoder.layer) == 1 and bert.config.hidden_size == 384
+    with safe_open(f"{minilm_path()}/model.safetensors", "pt") as f:
+        for k in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"):
+            assert torch.equal(bert.state_dict()[k], f.get_tensor(k))
+    assert model.text.proj.in_features == 384 and model.text.proj.out_features == 32
+
+
 def test_tsfm_sensor_tower_option_trains_too():
     from imutrain.families import get
     from imutrain.families.sensorlm import SensorLMStep
