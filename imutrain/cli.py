@@ -188,7 +188,7 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
 def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/align."),
           manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest of the datasets to score (pretrain ones on their test subjects, heldout ones zero-shot)."),
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where results.json / results.md go (default RUN/eval-<manifest>)."),
-          stage: Optional[str] = typer.Option(None, "--stage", help="Weights to score: align (default when present) or pretrain."),
+          stage: Optional[str] = typer.Option(None, "--stage", help="Weights to score: align (default when present), pretrain, or int8 (from `imutrain quantize`)."),
           no_finetune: bool = typer.Option(False, "--no-finetune", help="Skip the 1% / 10% fine-tuning."),
           no_probe: bool = typer.Option(False, "--no-probe", help="Skip the linear probe."),
           untrained: bool = typer.Option(False, "--untrained", help="Score a randomly initialised model instead (a control)."),
@@ -202,6 +202,22 @@ def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/a
                                    log=lambda m: typer.echo(m, err=True)))
     typer.echo((dest / "results.md").read_text())
     typer.echo(f"written: {dest / 'results.json'}, {dest / 'results.md'}", err=True)
+
+
+@app.command()
+def quantize(run: Path = typer.Argument(..., help="Run folder written by pretrain/align."),
+             calibration: Path = typer.Option(..., "--calibration", help="Manifest whose scored windows measure the float -> INT8 change."),
+             stage: Optional[str] = typer.Option(None, "--stage", help="Float weights to quantise (default: align, else pretrain)."),
+             root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt) -> None:
+    """INT8 weight-only post-training quantisation: writes RUN/int8/model.safetensors (load it with
+    `imutrain eval RUN --stage int8`) and RUN/int8/report.json (size, accuracy / Recall@1 change)."""
+    import json
+
+    from .quantize import quantize_run
+
+    rep = _run(lambda: quantize_run(run, calibration, root=root, device=check_device(device), stage=stage,
+                                    log=lambda m: typer.echo(m, err=True)))
+    typer.echo(json.dumps(rep, indent=2))
 
 
 @app.command()

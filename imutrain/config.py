@@ -183,8 +183,36 @@ class EvalConfig:
 
 
 @dataclass
+class SensorLMConfig:
+    """The SensorLM family (``family: sensorlm``): towers, SigLIP loss, caption choice."""
+
+    tower: str = "vit"                      # vit (faithful: ViT over time x triad cells) | tsfm (TSFM encoder)
+    d_model: int = 128
+    depth: int = 2
+    heads: int = 4
+    mlp: int = 512
+    dropout: float = 0.0
+    max_triads: int = 24                    # sensor triads (3 channels each) the position table covers
+    embed_dim: int = 128                    # the shared sensor/text space
+    text_init: str = "scratch"              # minilm (first text_layers layers of all-MiniLM-L6-v2) | scratch
+    text_layers: int = 2
+    text_d_model: int = 128                 # scratch text tower only
+    text_heads: int = 4
+    text_mlp: int = 512
+    text_max_tokens: int = 128              # captions longer than this are truncated (reported)
+    loss: str = "siglip"                    # siglip | clip
+    temperature_init: float = 10.0          # exp(log-temperature) at init (SigLIP: log 10)
+    bias_init: float = -10.0
+    caption_level: str = "high_all"         # an imudata caption key (docs/captions.md)
+    caption_labels: bool = True             # false: label-free captions (imudata --no-labels)
+    caption_seed: int = 0
+    augment: bool = False                   # SensorLM trains on raw windows; true applies recipe.augment
+
+
+@dataclass
 class Recipe:
     name: str = "tiny"
+    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -193,9 +221,17 @@ class Recipe:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sensorlm: SensorLMConfig = field(default_factory=SensorLMConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every hyper-parameter. A family's own section appears only for that family, and the default
+        family (tsfm) is implicit, so TSFM recipes and run folders read exactly as before families."""
+        d = dataclasses.asdict(self)
+        if self.family != "sensorlm":
+            d.pop("sensorlm")
+        if self.family == "tsfm":
+            d.pop("family")
+        return d
 
 
 def _coerce(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
@@ -295,6 +331,28 @@ def _validate(r: Recipe) -> list[str]:
         p.append("pretrain.mask_strategy_p must be 3 probabilities (random, span, channel) summing to 1")
     if not 0 <= r.align.soft_target_weight <= 1:
         p.append("align.soft_target_weight must be in [0, 1]")
+    from .families import FAMILIES
+
+    if r.family not in FAMILIES:
+        p.append(f"family: unknown family {r.family!r} (known: {', '.join(FAMILIES)})")
+    if r.family == "sensorlm":
+        s = r.sensorlm
+        if s.tower not in ("vit", "tsfm"):
+            p.append(f"sensorlm.tower must be vit or tsfm (got {s.tower!r})")
+        if s.text_init not in ("minilm", "scratch"):
+            p.append(f"sensorlm.text_init must be minilm or scratch (got {s.text_init!r})")
+        if s.loss not in ("siglip", "clip"):
+            p.append(f"sensorlm.loss must be siglip or clip (got {s.loss!r})")
+        if s.d_model % s.heads:
+            p.append("sensorlm.d_model must be divisible by sensorlm.heads")
+        if s.text_init == "scratch" and s.text_d_model % s.text_heads:
+            p.append("sensorlm.text_d_model must be divisible by sensorlm.text_heads")
+        if s.temperature_init <= 0:
+            p.append("sensorlm.temperature_init must be > 0")
+        from imudata.captions.generate import LEVELS
+
+        if s.caption_level not in LEVELS:
+            p.append(f"sensorlm.caption_level: unknown {s.caption_level!r} (known: {', '.join(LEVELS)})")
     return p
 
 

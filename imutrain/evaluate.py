@@ -29,11 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from . import config as cfgmod
+from . import families
 from .data import Collator, WindowStream, build_index, make_loader, resolve_sources, subject_split
 from .metrics import accuracy, chance, macro_f1
-from .model import TSFM
-from .run import (autocast, build_text, encode_texts, encode_windows, label_keys, load_manifest, load_model,
-                  read_run_info, run_labels, text_encoder)
+from .run import autocast, build_text, label_keys, load_manifest, load_model, read_run_info, run_labels, text_encoder
 
 
 def _entry_with_splits(e: Any, recipe: cfgmod.Recipe) -> tuple[Any, str]:
@@ -67,9 +66,10 @@ def evaluate(run_dir: str | Path, manifest_path: str | Path, *, root: str | Path
     run_dir = Path(run_dir)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, recipe, used_stage = load_model(run_dir, stage, str(dev))
+    fam = families.get(recipe.family)
     if untrained:
         torch.manual_seed(recipe.seed + 12345)
-        model = TSFM(recipe.model).to(dev).eval()
+        model = fam.build(recipe).to(dev).eval()
         used_stage = "untrained (random initialisation: a control)"
     info = read_run_info(run_dir)
     from imudata import vocabulary
@@ -80,9 +80,9 @@ def evaluate(run_dir: str | Path, manifest_path: str | Path, *, root: str | Path
     else:
         train_labels = run_labels(resolve_sources(man.pretrain, root))
     tenc = text_encoder(recipe, run_dir)
-    train_lab_emb = encode_texts(model, tenc, [c.text for c in train_labels], dev, recipe.eval.prompt_ensemble)
+    train_lab_emb = fam.embed_texts(model, tenc, [c.text for c in train_labels], dev, recipe.eval.prompt_ensemble)
     results: dict[str, Any] = {"run": str(run_dir), "stage": used_stage, "manifest": str(manifest_path),
-                               "recipe": recipe.name, "train_labels": [c.name for c in train_labels], "datasets": {}}
+                               "recipe": recipe.name, "family": fam.name, "train_labels": [c.name for c in train_labels], "datasets": {}}
     dkw = dict(stride_frac=recipe.data.eval_stride_frac, min_window_frac=recipe.data.min_window_frac,
                min_label_frac=recipe.data.min_label_frac, window_s=recipe.data.window_s, labelled_only=True)
     for e in man.datasets:
@@ -103,12 +103,24 @@ def evaluate(run_dir: str | Path, manifest_path: str | Path, *, root: str | Path
         if len(idx) == 0:
             results["datasets"][src.id] = row
             continue
-        emb = encode_windows(model, idx, [src], tables, recipe, dev)
+        emb = fam.embed_windows(model, idx, [src], tables, recipe, dev)
         # closed set
-        lab_emb = encode_texts(model, tenc, [c.text for c in ds_labels], dev, recipe.eval.prompt_ensemble)
+        lab_emb = fam.embed_texts(model, tenc, [c.text for c in ds_labels], dev, recipe.eval.prompt_ensemble)
         pred = (emb @ lab_emb.T).argmax(1)
         row["zero_shot_closed"] = {"acc": accuracy(keys, pred), "f1": macro_f1(keys, pred),
                                    "chance": chance(keys, len(ds_labels))}
+        row["predictions"] = {"y": keys.tolist(), "zero_shot_closed": pred.tolist(), "subject": idx.subject.tolist()}
+        # a family's extra prompt sets (SensorLM: plain label text, caption-style sentences)
+        if hasattr(fam, "prompt_sets"):
+            for name, prompts in fam.prompt_sets([c.text for c in ds_labels], row["window_s"]).items():
+                pe = fam.embed_texts(model, tenc, prompts, dev, False)
+                p2 = (emb @ pe.T).argmax(1)
+                row[f"zero_shot_closed_{name}"] = {"acc": accuracy(keys, p2), "f1": macro_f1(keys, p2),
+                                                   "chance": chance(keys, len(ds_labels))}
+                row["predictions"][f"zero_shot_closed_{name}"] = p2.tolist()
+        # retrieval of each window's own caption among the windows' captions (families with captions)
+        if hasattr(fam, "caption_texts"):
+            row["retrieval"] = retrieval(fam, model, recipe, idx, [src], emb, dev)
         # open set: all training labels, scored by group
         true_g = np.array([ds_labels[k].group for k in keys])
         pred_g = np.array([train_labels[k].group for k in (emb @ train_lab_emb.T).argmax(1)])
@@ -135,7 +147,7 @@ def _split_index(src, split: str, dkw: dict, ds_labels: list):
     return idx.subset(keys >= 0), keys[keys >= 0]
 
 
-def _supervised(model: TSFM, recipe: cfgmod.Recipe, src, tables, ds_labels, lab_emb, dkw, dev, probe, finetune, log):
+def _supervised(model: torch.nn.Module, recipe: cfgmod.Recipe, src, tables, ds_labels, lab_emb, dkw, dev, probe, finetune, log):
     out: dict[str, Any] = {}
     tr_idx, tr_y = _split_index(src, "train", dkw, ds_labels)
     va_idx, va_y = _split_index(src, "val", dkw, ds_labels)
@@ -145,13 +157,16 @@ def _supervised(model: TSFM, recipe: cfgmod.Recipe, src, tables, ds_labels, lab_
     out["supervised_windows"] = {"train": int(len(tr_idx)), "val": int(len(va_idx)), "test": int(len(te_idx))}
     n_cls = len(ds_labels)
     if probe:
-        tr_e = encode_windows(model, tr_idx, [src], tables, recipe, dev)
-        te_e = encode_windows(model, te_idx, [src], tables, recipe, dev)
+        fam = families.get(recipe.family)
+        tr_e = fam.embed_windows(model, tr_idx, [src], tables, recipe, dev)
+        te_e = fam.embed_windows(model, te_idx, [src], tables, recipe, dev)
         pred = linear_probe(tr_e, tr_y, te_e, n_cls, recipe.eval)
         out["linear_probe"] = {"acc": accuracy(te_y, pred), "f1": macro_f1(te_y, pred), "train_windows": int(len(tr_y)),
                                "chance": chance(te_y, n_cls)}
         log(f"[eval] {src.id}: linear probe acc {out['linear_probe']['acc']:.3f}")
-    if finetune:
+    if finetune and not getattr(families.get(recipe.family), "supports_finetune", True):
+        out["finetune_note"] = f"few-label fine-tuning is not implemented for the {recipe.family} family"
+    elif finetune:
         for frac in recipe.eval.fractions:
             sel = few_label_subset(tr_y, frac, recipe.eval.seed)
             pred = fine_tune(model, recipe, src, tables, tr_idx.subset(sel), tr_y[sel], va_idx, va_y, te_idx,
@@ -161,6 +176,66 @@ def _supervised(model: TSFM, recipe: cfgmod.Recipe, src, tables, ds_labels, lab_
                         "chance": chance(te_y, n_cls)}
             log(f"[eval] {src.id}: {key} ({int(sel.sum())} windows) acc {out[key]['acc']:.3f}")
     return out
+
+
+def recall_at_k(sim: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, dict[int, float]]:
+    """Recall@k of square similarity ``sim`` (row i's match is column i), both directions.
+
+    ``s2t``: for each window (row), is its own caption among the k most similar captions;
+    ``t2s``: the same per caption (column). Ties count against the match (rank = 1 + number of
+    items scoring at least as high, other than itself)."""
+    n = sim.shape[0]
+    diag = np.diag(sim)
+    rank_s2t = (sim >= diag[:, None]).sum(1)          # includes itself
+    rank_t2s = (sim >= diag[None, :]).sum(0)
+    return {"s2t": {k: float((rank_s2t <= k).mean()) if n else float("nan") for k in ks},
+            "t2s": {k: float((rank_t2s <= k).mean()) if n else float("nan") for k in ks}}
+
+
+def recall_same_text(sim: np.ndarray, texts: list[str], ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, dict[int, float]]:
+    """Recall@k where any item with the window's exact caption text counts as its match.
+
+    Windows that share a caption (e.g. "Walking from second 0 to 5.") make the strict metric
+    count identical texts against each other. ``s2t`` ranks the distinct texts (identical texts
+    have identical embeddings); ``t2s``: is any window carrying this text among the k most similar
+    windows. Chance: s2t k/U over U distinct texts; t2s 1 - C(N-m, k) / C(N, k) for a text held
+    by m of N windows (a random ranking), averaged over captions."""
+    from math import comb
+
+    n = len(texts)
+    uniq = sorted(set(texts))
+    pos = {t: i for i, t in enumerate(uniq)}
+    tid = np.array([pos[t] for t in texts])
+    first = np.array([texts.index(t) for t in uniq])
+    su = sim[:, first]                                   # (N windows, U distinct texts)
+    own = su[np.arange(n), tid]
+    rank_s2t = 1 + ((su >= own[:, None]).sum(1) - 1)    # distinct texts other than its own scoring >= it
+    count = np.bincount(tid, minlength=len(uniq))
+    order = np.argsort(-sim, axis=0, kind="stable")     # per caption column: windows by similarity
+    out_s2t, out_t2s, ch_t2s = {}, {}, {}
+    for k in ks:
+        out_s2t[k] = float((rank_s2t <= k).mean())
+        top = order[:k]                                  # (k, N)
+        out_t2s[k] = float((tid[top] == tid[None, :]).any(0).mean())
+        ch_t2s[k] = float(np.mean([1 - comb(n - count[t], min(k, n)) / comb(n, min(k, n)) for t in tid]))
+    return {"s2t": out_s2t, "t2s": out_t2s,
+            "chance": {"s2t": {k: min(k, len(uniq)) / len(uniq) for k in ks}, "t2s": ch_t2s}}
+
+
+def retrieval(fam, model, recipe: cfgmod.Recipe, idx, sources, emb: np.ndarray, dev, ks=(1, 5, 10)) -> dict[str, Any]:
+    """Recall@k between windows and their own captions, with the random-ranking chance min(k, N) / N;
+    ``same_text`` counts a window's exact caption text as its match (see :func:`recall_same_text`)."""
+    texts = fam.caption_texts(recipe, idx, sources)
+    keep = np.array([bool(t) for t in texts], bool)
+    if not keep.any():
+        return {"n": 0}
+    kept = [t for t in texts if t]
+    zt = fam.embed_texts(model, None, kept, dev, False)
+    sim = fam.score(emb[keep], zt)
+    r = recall_at_k(sim, ks)
+    n = int(keep.sum())
+    return {"n": n, "s2t": r["s2t"], "t2s": r["t2s"], "chance": {k: min(k, n) / n for k in ks},
+            "unique_captions": len(set(kept)), "same_text": recall_same_text(sim, kept, ks)}
 
 
 def few_label_subset(y: np.ndarray, frac: float, seed: int) -> np.ndarray:
@@ -198,7 +273,7 @@ def _batches(index, src, tables, recipe, batch_size):
     return list(make_loader(stream, 0))
 
 
-def fine_tune(model: TSFM, recipe: cfgmod.Recipe, src, tables, tr_idx, tr_y, va_idx, va_y, te_idx, lab_emb, dev) -> np.ndarray:
+def fine_tune(model: torch.nn.Module, recipe: cfgmod.Recipe, src, tables, tr_idx, tr_y, va_idx, va_y, te_idx, lab_emb, dev) -> np.ndarray:
     """End-to-end fine-tuning of a copy of encoder + head; logits = cosine to the frozen label embeddings / T.
 
     Early stopping on validation macro-F1 (the reported metric), best state restored.
@@ -211,6 +286,8 @@ def fine_tune(model: TSFM, recipe: cfgmod.Recipe, src, tables, tr_idx, tr_y, va_
     lab = lab_emb.to(dev)
     chan = tables.channel.to(dev)
     train_b = _batches(tr_idx, src, tables, recipe, cfg.finetune_batch)
+
+    from .run import encode_windows
 
     def predict(index) -> np.ndarray:
         return (encode_windows(m, index, [src], tables, recipe, dev) @ lab.cpu().numpy().T).argmax(1)
@@ -266,6 +343,16 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{_fmt(ch, 'uniform')} / {_fmt(ch, 'majority')} | {pair(zo)} | "
                      f"{_fmt(zo['chance'], 'uniform') if zo else ''} | {_fmt(zo, 'coverage') if zo else ''} | "
                      f"{pair(lp)} | {pair(f1p)} | {pair(f10)} |")
+    extra = [(ds, r) for ds, r in results["datasets"].items() if r.get("retrieval") or r.get("zero_shot_closed_caption")]
+    if extra:
+        lines += ["", "| dataset | ZS plain acc / F1 | ZS caption-style acc / F1 | windows | R@1 / 5 / 10 sensor->text | "
+                  "R@1 / 5 / 10 text->sensor | chance R@1 / 5 / 10 |", "|---|---|---|---:|---|---|---|"]
+        for ds, r in extra:
+            pair = lambda d: "" if not d else f"{_fmt(d)} / {_fmt(d, 'f1')}"  # noqa: E731
+            rt = r.get("retrieval") or {}
+            trip = lambda d: "" if not d else " / ".join(f"{100 * d[k]:.1f}" for k in sorted(d, key=int))  # noqa: E731
+            lines.append(f"| {ds} | {pair(r.get('zero_shot_closed_plain'))} | {pair(r.get('zero_shot_closed_caption'))} | "
+                         f"{rt.get('n', '')} | {trip(rt.get('s2t'))} | {trip(rt.get('t2s'))} | {trip(rt.get('chance'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -121,23 +121,30 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def load_model(run_dir: Path, stage: str | None = None, device: str = "cpu") -> tuple[TSFM, cfgmod.Recipe, str]:
-    """Rebuild the model of a run folder from its ``config.yaml`` and the newest stage weights."""
+def load_model(run_dir: Path, stage: str | None = None, device: str = "cpu") -> tuple[torch.nn.Module, cfgmod.Recipe, str]:
+    """Rebuild the model of a run folder from its ``config.yaml`` (its family) and the newest stage
+    weights; ``stage="int8"`` loads ``RUN/int8/model.safetensors`` written by ``imutrain quantize``."""
+    from .families import get as get_family
+
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir}: no config.yaml; is this a run folder written by imutrain pretrain/align?")
     recipe = cfgmod.load(run_dir / "config.yaml")
-    model = TSFM(recipe.model)
+    fam = get_family(recipe.family)
+    model = fam.build(recipe)
     stages = [stage] if stage else ["align", "pretrain"]
     for st in stages:
         w = run_dir / st / "model.safetensors"
         if w.exists():
-            from .checkpoint import load_weights
+            if st == "int8":
+                from .quantize import load_any
 
-            model.load_state_dict(load_weights(w))
+                model.load_state_dict(load_any(w))
+            else:
+                fam.load_weights(model, w)
             return model.to(device).eval(), recipe, st
     raise FileNotFoundError(f"{run_dir}: no {' or '.join(s + '/model.safetensors' for s in stages)}; "
-                            f"run `imutrain pretrain` / `imutrain align` first")
+                            f"run `imutrain pretrain` / `imutrain align` (or `imutrain quantize`) first")
 
 
 @torch.no_grad()

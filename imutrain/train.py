@@ -22,11 +22,12 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from . import checkpoint, distributed, provenance
+from . import checkpoint, distributed, families, provenance
 from . import config as cfgmod
 from .checkpoint import NonFiniteLoss
 from .data import Batch, Collator, WindowStream, build_index, make_loader, resolve_sources
-from .losses import MemoryBank, alignment_loss, info_nce, masked_reconstruction
+from .families import StageContext
+from .losses import info_nce, masked_reconstruction
 from .metrics import JsonlLogger, accuracy, macro_f1
 from .model import TSFM
 from .model.tsfm import ChannelText
@@ -236,11 +237,14 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
           root: str | Path | None = None, resume: bool = False, init: str | Path | None = None,
           device: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
           stop_after: int | None = None, from_scratch: bool = False) -> TrainResult:
-    """Run one stage. ``align`` starts from stage-1 weights (the run folder's, or ``init``'s) and
-    refuses without them unless ``from_scratch``. The run folder is checked first and created only
-    once data, text and model are ready. ``stop_after`` ends the loop early after that many steps
-    (tests; the schedule and sampler still follow the full recipe, as an interrupted run would)."""
-    assert stage in STAGES
+    """Run one stage of the recipe's model family. TSFM's ``align`` starts from stage-1 weights (the
+    run folder's, or ``init``'s) and refuses without them unless ``from_scratch``. The run folder is
+    checked first and created only once data, text and model are ready. ``stop_after`` ends the loop
+    early after that many steps (tests; the schedule and sampler still follow the full recipe, as an
+    interrupted run would)."""
+    fam = families.get(recipe.family)
+    if stage not in fam.stages:
+        raise cfgmod.ConfigError(f"family {fam.name} has no stage {stage!r} (its stages: {', '.join(fam.stages)})")
     run_dir = Path(run_dir)
     check_run_dir(run_dir, stage, recipe, resume)
     start_weights = stage1_weights(run_dir, Path(init) if init else None, from_scratch) \
@@ -262,7 +266,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     if not train_entries:
         raise ValueError(f"{manifest_path}: no dataset with role 'pretrain'")
     sources = resolve_sources(train_entries, root)
-    labelled = stage == "align"
+    labelled = stage in fam.labelled_stages
     dkw = dict(min_window_frac=recipe.data.min_window_frac, min_label_frac=recipe.data.min_label_frac,
                window_s=recipe.data.window_s, labelled_only=labelled)
     train_idx = build_index(sources, "train", stride_frac=recipe.data.stride_frac, **dkw)
@@ -278,11 +282,14 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     keys = label_keys(train_idx, sources, labels) if labelled else None
 
     # ---- model
-    model = TSFM(recipe.model)
-    if start_weights is not None:
-        init_from(model, start_weights.parent.parent, say)
-    elif stage == "align" and not resume:
-        say("[align] --from-scratch: aligning a randomly initialised model (no stage-1 weights)")
+    model = fam.build(recipe)
+    if not resume:
+        if start_weights is not None:
+            fam.init_stage(stage, model, start_weights.parent.parent, None, say)
+        elif stage == "align":
+            say("[align] --from-scratch: aligning a randomly initialised model (no stage-1 weights)")
+        else:
+            fam.init_stage(stage, model, run_dir, Path(init) if init else None, say)
 
     # ---- the run folder, now that every input loaded
     prepare_run_dir(run_dir, stage, recipe, resume, di.is_main)
@@ -296,35 +303,31 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
     distributed.barrier()
     say(f"[{stage}] {len(train_idx)} training windows from {', '.join(s.id for s in sources)}; "
         f"{len(val_idx)} validation windows; world size {di.world_size}; device {di.device}")
-    step_mod: nn.Module = PretrainStep(model, recipe.pretrain) if stage == "pretrain" else AlignStep(model)
-    if recipe.model.compile:
-        model.encoder = torch.compile(model.encoder, dynamic=True)  # type: ignore[assignment]
-        step_mod.encoder = model.encoder
+
+    # ---- the family's objective for this stage
+    ctx = StageContext(stage, recipe, run_dir, sources, train_idx, val_idx, tables, labels, keys, tenc, di.device,
+                       di.is_main, say)
+    obj = fam.objective(ctx, model)
+    step_mod = obj.module
     model.to(di.device)
-    if stage == "align" and recipe.align.freeze_encoder_steps > 0:
-        pass  # handled per step below
     opt = torch.optim.AdamW(param_groups(step_mod, st_cfg.optim.weight_decay), lr=st_cfg.optim.lr,
                             betas=tuple(st_cfg.optim.betas))
     sched = warmup_cosine(opt, st_cfg.optim.warmup_steps, st_cfg.steps, st_cfg.optim.min_lr_frac)
-    bank = MemoryBank(recipe.align.memory_bank, recipe.model.embed_dim, recipe.model.text_dim) if stage == "align" else None
     start = 0
     if resume:
-        start = resume_from(stage_dir, stage, model, opt, sched, bank, di, say)
+        start = resume_from(stage_dir, stage, model, opt, sched, obj, di, say)
         if di.is_main:
             truncate_metrics(stage_dir / "metrics.jsonl", start, lambda m: say(f"[{stage}] {m}"))
-    if bank is not None:
-        bank.to(di.device)
+    obj.to(di.device)
+    if di.is_main and ctx.info:
+        save_run_info(run_dir, **ctx.info)
     ddp = DDP(step_mod, device_ids=[di.device.index] if di.device.type == "cuda" else None,
               find_unused_parameters=True) if di.enabled else step_mod
 
-    collator = Collator(stage, recipe.model.patch_len, recipe.model.max_patches, recipe.augment,
-                        _patch_scales(recipe), tables.label_variants, tables.label_plain, recipe.augment.text_p)
-    stream = WindowStream(train_idx, sources, collator, mode=stage, batch_size=recipe.data.batch_size,
+    stream = WindowStream(ctx.train_idx, sources, obj.collator(), mode=stage, batch_size=recipe.data.batch_size,
                           rank=di.rank, world_size=di.world_size, seed=recipe.seed + recipe.data.seed,
-                          steps=st_cfg.steps, start_step=start, channel_ids=tables.channel_ids, label_keys=keys,
-                          **window_loader_kwargs(recipe))
+                          steps=st_cfg.steps, start_step=start, **obj.stream_kwargs(), **window_loader_kwargs(recipe))
     loader = make_loader(stream, recipe.data.num_workers, pin_memory=di.device.type == "cuda")
-    dev_tables = tables.to(di.device)
     logger = JsonlLogger(stage_dir / "metrics.jsonl" if di.is_main else None)
     bar = None
     if progress and di.is_main:
@@ -346,20 +349,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
         b = batch.to(di.device)
         gen = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step * 7919 + di.rank)
         with autocast(di.device):
-            if stage == "pretrain":
-                token_mask = pretrain_mask(b, recipe.pretrain, gen)
-                loss, recon, contrast = ddp(b, dev_tables.channel, token_mask)
-                parts = {"recon": float(recon), "contrast": float(contrast)}
-            else:
-                token_mask = channel_dropout(b, recipe.align.channel_drop, gen)
-                lab = dev_tables.label.select(b.label_text)
-                imu, label, scale = ddp(b, dev_tables.channel, token_mask, lab)
-                key = b.label
-                ftext = dev_tables.label.sentence[torch.tensor([tables.label_plain[int(k)] for k in key.cpu()],
-                                                               device=di.device)]
-                loss, info = alignment_loss(imu, label, ftext, key, scale, recipe.align.soft_target_tau,
-                                            recipe.align.soft_target_weight, bank)
-                parts = {"align_acc": info["align_acc"], "scale": float(scale.detach()), "bank": len(bank)}
+            loss, parts = obj.forward(ddp, b, step, gen)
         bad = torch.tensor(0.0 if torch.isfinite(loss.detach()) else 1.0, device=di.device)
         if float(distributed.all_reduce_max(bad)) > 0:
             raise NonFiniteLoss(f"[{stage}] the loss became {float(loss.detach())} at step {step} (rank {di.rank}); "
@@ -367,19 +357,14 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
                                 f"{checkpoint.latest(stage_dir) or 'none'}. Lower {stage}.optim.lr or check the data.")
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if stage == "align" and step < recipe.align.freeze_encoder_steps:
-            for p in model.encoder.parameters():
-                p.grad = None
+        obj.after_backward(step)
         gnorm = torch.nn.utils.clip_grad_norm_(step_mod.parameters(), st_cfg.optim.grad_clip)
         if not torch.isfinite(gnorm):
             raise NonFiniteLoss(f"[{stage}] the gradient norm became {float(gnorm)} at step {step}; stopped without "
                                 f"writing a checkpoint for it. Last good checkpoint: {checkpoint.latest(stage_dir) or 'none'}.")
         opt.step()
         sched.step()
-        if bank is not None:
-            with torch.no_grad():
-                g = [distributed.all_gather_with_local_grad(t.detach()) for t in (imu, label, ftext, key)]
-                bank.push(*g)
+        obj.after_step()
         loss_val = float(loss.detach())
         n_last += len(b) * di.world_size
         done = step + 1
@@ -393,12 +378,12 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
                         "samples_per_s": round(n_last / max(dt, 1e-9), 1)})
             t_last, n_last = time.time(), 0
         if val_idx is not None and len(val_idx) and (done % st_cfg.val_every == 0 or done == end):
-            last_val = validate(stage, model, val_idx, sources, tables, recipe, di.device, labels, tenc)
+            last_val = obj.validate()
             if di.is_main:
                 logger.log({"split": "val", "step": done, **last_val})
                 say(f"[{stage}] step {done}: val " + ", ".join(f"{k} {v:.4f}" for k, v in last_val.items()))
         if done % st_cfg.save_every == 0 or done == end:
-            _save(stage_dir, done, model, opt, sched, bank, di, st_cfg, recipe, stage)
+            _save(stage_dir, done, model, opt, sched, obj, di, st_cfg, recipe, stage)
     if bar is not None:
         bar.close()
     weights = stage_dir / "model.safetensors"
@@ -416,7 +401,7 @@ def _patch_scales(recipe: cfgmod.Recipe) -> list[float]:
     return [round(lo + i * step, 6) for i in range(n)]
 
 
-def resume_from(stage_dir: Path, stage: str, model: TSFM, opt, sched, bank, di, say: Callable[[str], None]) -> int:
+def resume_from(stage_dir: Path, stage: str, model: nn.Module, opt, sched, obj, di, say: Callable[[str], None]) -> int:
     """Load the newest checkpoint of ``stage_dir`` that verifies and fits this run into model,
     optimizer, scheduler, memory bank and RNG; return its step (0 when there is no checkpoint).
 
@@ -448,8 +433,8 @@ def resume_from(stage_dir: Path, stage: str, model: TSFM, opt, sched, bank, di, 
         model.load_state_dict(sd)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        if bank is not None and state.get("bank"):
-            bank.load_state_dict(state["bank"])
+        if obj is not None:
+            obj.load_extra_state(state.get("bank"))
         checkpoint.set_rng_state(state["rng"][di.rank] if isinstance(state["rng"], list) else state["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise checkpoint.CheckpointError(f"{ck / 'state.pt'}: verified but could not be applied to this run "
@@ -495,13 +480,13 @@ def truncate_metrics(path: Path, step: int, say: Callable[[str], None]) -> None:
         say(f"{path}: dropped an incomplete last line ({len(tail)} characters) left by an interrupted write")
 
 
-def _save(stage_dir: Path, done: int, model: TSFM, opt, sched, bank, di, st_cfg, recipe, stage) -> None:
+def _save(stage_dir: Path, done: int, model: nn.Module, opt, sched, obj, di, st_cfg, recipe, stage) -> None:
     rngs = distributed.all_gather_object(checkpoint.rng_state())
     if not di.is_main:
         return
     state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
              "sampler": {"step": done, "seed": recipe.seed + recipe.data.seed, "world_size": di.world_size},
-             "rng": rngs if di.enabled else rngs[0], "bank": bank.state_dict() if bank is not None else None}
+             "rng": rngs if di.enabled else rngs[0], "bank": obj.extra_state() if obj is not None else None}
     checkpoint.save(stage_dir, done, model.state_dict(), state, {"stage": stage, "recipe": recipe.name},
                     keep=st_cfg.keep_checkpoints)
 
