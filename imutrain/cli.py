@@ -228,8 +228,11 @@ def bench(protocol: Path = typer.Argument(..., help="Benchmark protocol YAML (re
     """Run every method x seed x target cell of a benchmark protocol (resumable) and write JSON + markdown tables."""
     from .bench import runner
 
-    out = _run(lambda: runner.run_bench(protocol, scale=scale, root=root, device=check_device(device), report_only=report_only,
-                                        log=lambda m: typer.echo(m, err=True)))
+    try:
+        out = _run(lambda: runner.run_bench(protocol, scale=scale, root=root, device=check_device(device),
+                                            report_only=report_only, log=lambda m: typer.echo(m, err=True)))
+    except runner.ProtocolError as exc:
+        _err(str(exc), 2)
     typer.echo(f"written: {out}")
 
 

@@ -118,7 +118,10 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
     L = [MARK, "",
          f"Protocol `{P['_path']}`, scale `{P['scale']}`: recipe `{P['run']['recipe']}`, seeds {P['run']['seeds']}; "
          f"device {prov['device']}, torch {prov['torch']} ({prov['blas']}), {prov['threads']} threads, "
-         f"commit `{(prov.get('commit') or '?')[:12]}`{' (dirty tree)' if prov.get('dirty') else ''}. "
+         f"tables written at commit `{(prov.get('commit') or '?')[:12]}`{' (dirty tree)' if prov.get('dirty') else ''}; "
+         f"training runs at {', '.join(f'`{c[:12]}`' + c[40:] for c in prov.get('run_commits', [])) or '?'} "
+         f"with {'/'.join(str(t) for t in prov.get('run_threads', [])) or '?'} thread(s); every run's record is in "
+         f"the JSON (`runs`). "
          "Numbers in %: seed mean ± seed sd [95% subject-bootstrap interval of the seed mean].", ""]
     for key, t in res["tables"].items():
         proto, ds = key.split("/")
@@ -163,6 +166,21 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
+def run_provenance(bench) -> dict[str, Any]:
+    """Commit, dirty flag and threads of every training run of the bench (from run.json / labels.json)."""
+    out: dict[str, Any] = {}
+    for d in sorted((bench.out / "runs").glob("*")):
+        recs = {}
+        if (d / "run.json").exists():
+            info = json.loads((d / "run.json").read_text())
+            recs = {k: v for k, v in info.items() if k.endswith("_provenance")}
+        elif (d / "labels.json").exists():
+            recs = {"sup-ce_provenance": json.loads((d / "labels.json").read_text()).get("provenance", {})}
+        out[d.name] = {k: {f: v.get(f) for f in ("commit", "dirty", "threads", "torch", "blas", "device")}
+                       for k, v in recs.items()}
+    return out
+
+
 def write(bench) -> Path:
     base = Path(bench.P.get("report", "results/bench"))
     res = aggregate(bench)
@@ -170,8 +188,12 @@ def write(bench) -> Path:
     prov = provenance.collect(shards, bench.dev)
     prov["data_root"] = str(bench.root)
     prov["gpu_lent"] = False if bench.dev.type == "cpu" else None
+    runs = run_provenance(bench)
+    prov["run_commits"] = sorted({f"{r['commit']}{' (dirty)' if r['dirty'] else ''}"
+                                  for st in runs.values() for r in st.values() if r.get("commit")})
+    prov["run_threads"] = sorted({r["threads"] for st in runs.values() for r in st.values() if r.get("threads")})
     out = {"protocol": {k: v for k, v in bench.P.items() if not k.startswith("_")}, "protocol_file": bench.P["_path"],
-           "provenance": prov, **res}
+           "provenance": prov, "runs": runs, **res}
     base.parent.mkdir(parents=True, exist_ok=True)
     js = base.with_suffix(".json")
     tmp = js.with_name(f".{js.name}.tmp")

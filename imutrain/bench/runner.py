@@ -355,8 +355,8 @@ class Bench:
             for m in self.P.get("methods", MAIN_METHODS):
                 self.log(f"[bench] === {m} seed {seed} ===")
                 self.run_features(seed) if m == "feat-lr" else self.run_neural(m, seed)
-        for seed in seeds:
-            for m in self.P.get("ablations", []) or []:
+        for m in self.P.get("ablations", []) or []:      # cheap evaluation-time ablations first
+            for seed in seeds:
                 self.log(f"[bench] === ablation {m} seed {seed} ===")
                 if m in ("ms-text-style", "ms-summed"):
                     self.run_neural(m, seed, weights_of="tsfm", transform=m)
