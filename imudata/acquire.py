@@ -302,11 +302,14 @@ def _from_local_committed(spec: DatasetSpec, paths: DatasetPaths, lock: SourceLo
     try:
         _from_local(spec, paths, lock, src, say)
         # the layout must be recognised in what this copy brought, not in an earlier copy beside it
-        fresh = [p for p in (paths.extracted.iterdir() if paths.extracted.exists() else [])
-                 if p.is_dir() and p not in snap.files]
         if src.is_dir():
-            fresh = [paths.extracted / src.name]
-        _root_or_refuse(spec, fresh[0] if len(fresh) == 1 else paths.extracted)
+            _root_or_refuse(spec, paths.extracted / src.name)
+        else:
+            found = _root_or_refuse(spec, paths.extracted)
+            fresh = [p for p in paths.extracted.iterdir() if p not in snap.files and not p.name.startswith(".")]
+            if fresh and not any(found == f or found.is_relative_to(f) or f.is_relative_to(found) for f in fresh):
+                raise FormatError(f"{spec.id}: --from {src} holds no file of this dataset's layout (the one found, "
+                                  f"{found}, came from an earlier copy); is this the right download?")
     except BaseException as exc:
         added = snap.restore()
         _PENDING.pop(lock.path, None)

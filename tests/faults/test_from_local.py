@@ -54,3 +54,15 @@ def test_wrong_archive_is_undone(tmp_path: Path, data_root: Path) -> None:
     assert not paths.lock.exists()
     assert _tree(paths) == {"extracted", "downloads"}
     assert archive.is_file()  # the user's own file is never touched
+
+
+def test_wrong_archive_beside_a_good_copy_is_undone(tmp_path: Path, data_root: Path) -> None:
+    fetch("daphnet", data_root, from_path=daphnet_fx.make(tmp_path / "daphnet-copy"), progress=False,
+          log=lambda m: None)
+    paths = DatasetPaths(data_root, "daphnet")
+    before_tree, before_lock = _tree(paths), paths.lock.read_bytes()
+    with pytest.raises(FormatError, match="right download"):
+        fetch("daphnet", data_root, from_path=dsads_fx.make_archive(tmp_path / "dsads-src"), progress=False,
+              log=lambda m: None)
+    assert _tree(paths) == before_tree
+    assert paths.lock.read_bytes() == before_lock
