@@ -29,7 +29,7 @@ from .layout import find_root
 from .format import DatasetCard, validate_card
 from .locking import dataset_lock
 from .parallel import run_jobs
-from .paths import DatasetPaths, os_error_at, resolve_root
+from .paths import DatasetPaths, resolve_root, write_atomic
 from .publish import collect_garbage, new_tag, place, shard_relpath
 from .registry import DatasetSpec, Session, natural_key
 from .shards import write_sessions
@@ -163,15 +163,7 @@ def convert_subject(dataset_id: str, root: str, subject: str, unit: Any, work: s
               "physics": measured.to_dict()}
     done = workdir / "done" / f"{subject.replace('/', '_')}.json"
     done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_name(f".{done.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, done)
-    except OSError as exc:
-        raise os_error_at(exc, done) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(done, lambda tmp: tmp.write_text(json.dumps(record)))
     fault_point("convert:subject-done")
     return record
 

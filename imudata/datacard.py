@@ -10,14 +10,13 @@ every tagged shard name, so it never names a file that garbage collection remove
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .format import FIXED_FIELDS, DatasetCard, Stream
-from .paths import os_error_at
+from .paths import write_atomic
 
 README_NAME = "README.md"
 
@@ -126,16 +125,7 @@ def readme_path(base: Path) -> Path:
 def write_readme(base: Path, card: DatasetCard) -> Path:
     """Write ``README.md`` in the dataset folder atomically (temporary name, then rename)."""
     path = readme_path(base)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(readme_text(card), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise os_error_at(exc, path) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_text(readme_text(card), encoding="utf-8"))
 
 
 def readme_current(base: Path, card: DatasetCard) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 
 def default_root() -> Path:
@@ -95,3 +96,19 @@ def os_error_at(exc: OSError, path: str | os.PathLike[str]) -> OSError:
         m = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
         code = int(m.group(1)) if m else errno.EIO
     return OSError(code, os.strerror(code), str(path))
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it to ``path``: no
+    half-written file is ever visible, the temporary is removed on failure, and an OSError names
+    ``path`` (``os_error_at``)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise os_error_at(exc, path) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

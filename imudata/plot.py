@@ -28,7 +28,7 @@ from .captions import templates as T
 from .captions.generate import CaptionConfig, CaptionError, Captioner, parse_levels
 from .errors import DatasetNotFound, ImudataError
 from .format import PLACEMENT_TEXT, Stream
-from .paths import os_error_at
+from .paths import write_atomic
 from .signal import parse_bands, split_bands
 
 MAX_GROUPS = 4
@@ -253,16 +253,8 @@ def plot_session(name: str, session: str, out: str | os.PathLike[str], *, root: 
         axes[-1].set_xlabel("time from session start [s]", fontsize=8)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:  # a temporary name, then a rename: no half-written image is ever visible
-        fig.savefig(tmp, dpi=110, format=fmt)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise os_error_at(exc, path) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    # a temporary name, then a rename: no half-written image is ever visible
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format=fmt))
 
 
 def image_format(out: str | os.PathLike[str], canvas: type) -> str:

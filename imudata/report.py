@@ -19,22 +19,10 @@ import polars as pl
 
 from .api import open as open_dataset
 from .errors import ImudataError
-from .paths import os_error_at
+from .paths import os_error_at, write_atomic
 
 #: label columns of the per-subject table (the most frequent labels; the rest are summed as "other")
 MAX_LABEL_COLUMNS = 12
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise os_error_at(exc, path) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def channel_stats(scan: pl.LazyFrame, channels: list[str]) -> dict[str, dict[str, float]]:
@@ -87,7 +75,7 @@ def _hours_figure(path: Path, per_subject: dict[str, float], title: str) -> None
     ax.set_xlabel("subject")
     ax.set_ylabel("recorded time [h]")
     ax.set_title(title, fontsize=9)
-    _atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    write_atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
 
 
 def _labels_figure(path: Path, totals: list[tuple[str, float]], title: str) -> None:
@@ -102,7 +90,7 @@ def _labels_figure(path: Path, totals: list[tuple[str, float]], title: str) -> N
     ax.invert_yaxis()
     ax.set_xlabel("labelled time [min]")
     ax.set_title(title, fontsize=9)
-    _atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+    write_atomic(path, lambda p: fig.savefig(p, dpi=100, format="png"))
 
 
 def build_report(name: str, root: str | os.PathLike[str] | None = None, out: str | os.PathLike[str] | None = None,
@@ -184,7 +172,7 @@ def build_report(name: str, root: str | os.PathLike[str] | None = None, out: str
         md += [f"![{alt}]({fname})" for fname, alt in figs]
         md.append("")
     path = out_dir / "report.md"
-    _atomic(path, lambda p: p.write_text("\n".join(md), encoding="utf-8"))
+    write_atomic(path, lambda p: p.write_text("\n".join(md), encoding="utf-8"))
     return path
 
 
