@@ -33,29 +33,14 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's imudata, not an installed one
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import rounds  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 from scipy import signal as ss  # noqa: E402
 
 from imudata.signal import split_bands  # noqa: E402
-
-
-def rounds(fns: dict, repeat: int) -> dict[str, float]:
-    """Best CPU time (``time.process_time``: this process, all threads) of each function over
-    ``repeat`` rounds, the functions interleaved in each round. On a shared machine the CPU time
-    a computation needs is stable where its wall time is not (it also waits for a core)."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t = time.process_time()
-            fn()
-            times[k].append(time.process_time() - t)
-    return {k: min(v) for k, v in times.items()}
-
-
-def best(fn, repeat: int) -> float:
-    return rounds({"f": fn}, repeat)["f"]
 
 
 def reference_split(x: np.ndarray, rate: float) -> np.ndarray:

@@ -35,11 +35,12 @@ import argparse  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's imudata, not an installed one
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import best, rounds  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.signal import find_peaks  # noqa: E402
@@ -52,28 +53,6 @@ from imudata.derive import iter_sessions  # noqa: E402
 from imudata.format import Channel, DatasetCard, Label, Stream  # noqa: E402
 
 CAPTURE24_HOURS = 3600.0
-
-
-def rounds(fns: dict, repeat: int) -> dict[str, float]:
-    """Best time of each function over ``repeat`` rounds, the functions interleaved in each round."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t = time.process_time()
-            fn()
-            times[k].append(time.process_time() - t)
-    return {k: min(v) for k, v in times.items()}
-
-
-def best(fn, repeat: int) -> float:
-    """Best CPU time of this process (``time.process_time``) over ``repeat`` runs: on a shared
-    machine the CPU a computation needs is stable where its wall time is not."""
-    times = []
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return min(times)
 
 
 def ols_slope(x: np.ndarray, y: np.ndarray):
