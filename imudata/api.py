@@ -41,6 +41,10 @@ class Dataset:
         files = self.shard_paths(name)
         if not files:
             raise DatasetNotFound(f"{self.id}: stream {name!r} has no shards (nothing of it in this copy)")
+        from .storage import is_remote, storage_options
+
+        if is_remote(self.paths.root):  # read in place from object storage, with the same settings as s3fs
+            return pl.scan_parquet([str(f) for f in files], storage_options=storage_options())
         return pl.scan_parquet([str(f) for f in files])
 
     def __repr__(self) -> str:

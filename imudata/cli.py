@@ -46,6 +46,8 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Data root (default: $IMUDATA_HOME or the user cache).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="Scheduler: 'local' (process pool, the default) or 'ray' (Ray Data; default: $IMUDATA_ENGINE). See docs/scale.md.")]
+AddressOpt = Annotated[Optional[str], typer.Option("--address", help="Ray cluster address for --engine ray (default: $RAY_ADDRESS, else a Ray instance on this machine).")]
 NamesArg = Annotated[list[str], typer.Argument(help="Dataset ids, as shown by `imudata list`.")]
 
 
@@ -126,6 +128,8 @@ def convert(
     root: RootOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Subjects converted in parallel.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Convert again even if up to date.")] = False,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -136,7 +140,8 @@ def convert(
     """
     from . import commands
 
-    res = commands.convert(name, root, workers=workers, force=force, progress=not quiet, log=_err)
+    res = commands.convert(name, root, workers=workers, force=force, progress=not quiet, log=_err, engine=engine,
+                           address=address)
     _err(f"{res['id']}: {res['shards']} shards, {len(res['subjects'])} subjects, {res['rows']:,} rows")
     if as_json:
         emit(res)
@@ -267,6 +272,8 @@ def bands(
     method: Annotated[str, typer.Option("--method", help="'complementary' (bands from low-passes; they sum back exactly) or 'butterworth' (low-/band-/high-pass per band).")] = "complementary",
     out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_bands).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -279,7 +286,7 @@ def bands(
     from . import commands
 
     res = commands.bands(name, root, stream=stream, bands=band_spec, order=order, causal=causal, method=method,
-                         out=out, workers=workers, progress=not quiet, log=_err)
+                         out=out, workers=workers, progress=not quiet, log=_err, engine=engine, address=address)
     if as_json:
         emit(res)
 
@@ -292,6 +299,8 @@ def resample(
     stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Source stream (default: the dataset's first).")] = None,
     out: Annotated[Optional[str], typer.Option("--name", help="Name of the derived stream (default: <stream>_<rate>hz).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards processed in parallel.")] = 1,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -303,7 +312,7 @@ def resample(
     from . import commands
 
     res = commands.resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=not quiet,
-                            log=_err)
+                            log=_err, engine=engine, address=address)
     if as_json:
         emit(res)
 
@@ -321,6 +330,8 @@ def caption(
     stream: Annotated[Optional[str], typer.Option("--stream", "-s", help="Stream to caption (default: the dataset's first).")] = None,
     manifest: Annotated[Optional[Path], typer.Option("--manifest", help="Caption the dataset streams of this training manifest (docs/manifests.md).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Shards captioned in parallel.")] = 1,
+    engine: EngineOpt = None,
+    address: AddressOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -334,7 +345,7 @@ def caption(
 
     res = commands.caption(name, root, level=level, window=window, stride=stride, seed=seed, labels=not no_labels,
                            min_activity=min_activity, stream=stream, manifest=manifest, workers=workers,
-                           progress=not quiet, log=_err)
+                           progress=not quiet, log=_err, engine=engine, address=address)
     if as_json:
         emit(res)
 

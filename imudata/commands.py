@@ -89,6 +89,23 @@ def fetch(names: str | Sequence[str], root: str | os.PathLike[str] | None = None
         except ValueError as exc:
             raise ImudataError(f"--max-expand-ratio / --max-expand-size: {exc}") from exc
     done = []
+    from .storage import is_remote
+
+    if is_remote(resolve_root(root)):  # fetched into a working copy, raw/ and shards uploaded
+        from .remote import fetch_remote
+
+        remote = resolve_root(root)
+        for name in ids:
+            res = fetch_remote(name, remote, lambda local: fetch(  # type: ignore[arg-type]
+                name, local, mirror=mirror, from_path=from_path, convert=convert, workers=workers,
+                max_expand_ratio=max_expand_ratio, max_expand_size=max_expand_size, progress=progress, log=log),
+                convert=convert)
+            for entry in res["datasets"]:
+                entry["raw"] = str(DatasetPaths(remote, entry["id"]).extracted)
+                if "card" in entry:
+                    entry["card"] = str(DatasetPaths(remote, entry["id"]).card)
+                done.append(entry)
+        return envelope("fetch", datasets=done)
     for name in ids:
         spec = registry.get(name)
         with dataset_lock(DatasetPaths(resolve_root(root), spec.id), "fetch"):
@@ -103,7 +120,8 @@ def fetch(names: str | Sequence[str], root: str | os.PathLike[str] | None = None
 
 
 def convert(name: str, root: str | os.PathLike[str] | None = None, *, workers: int = 1, force: bool = False,
-            progress: bool = False, log: Log | None = None) -> dict[str, Any]:
+            progress: bool = False, log: Log | None = None, engine: str | None = None,
+            address: str | None = None) -> dict[str, Any]:
     """Convert fetched originals to Parquet shards.
 
     Returns ``{"id", "card", "streams", "subjects", "shards", "rows"}`` (an up-to-date copy is not
@@ -111,7 +129,8 @@ def convert(name: str, root: str | os.PathLike[str] | None = None, *, workers: i
     """
     from .convert import convert as do_convert
 
-    card = do_convert(name, root, workers=workers, force=force, progress=progress, log=_say(log))
+    card = do_convert(name, root, workers=workers, force=force, progress=progress, log=_say(log), engine=engine,
+                      address=address)
     return envelope("convert", **_card_summary(card, root))
 
 
@@ -126,6 +145,13 @@ def verify(name: str, root: str | os.PathLike[str] | None = None, *, log: Log | 
     from .verify import verify as do_verify
 
     spec = registry.get(name)
+    from .paths import resolve_root
+    from .storage import is_remote
+
+    if is_remote(resolve_root(root)):  # checked on a working copy equal to the server's objects
+        from .remote import working_copy_for_verify
+
+        root = working_copy_for_verify(name, resolve_root(root))  # type: ignore[arg-type]
     problems = list(do_verify(name, root))
     lines, changed = verify_originals(name, root)
     say = _say(log)
@@ -154,7 +180,8 @@ def _card_path(dataset_id: str, root: str | os.PathLike[str] | None) -> Path:
 
 def bands(name: str, root: str | os.PathLike[str] | None = None, *, stream: str | None = None,
           bands: str = "0-1,1-4,4-", order: int = 4, causal: bool = False, method: str = "complementary",
-          out: str | None = None, workers: int = 1, progress: bool = False, log: Log | None = None) -> dict[str, Any]:
+          out: str | None = None, workers: int = 1, progress: bool = False, log: Log | None = None,
+          engine: str | None = None, address: str | None = None) -> dict[str, Any]:
     """Split a stream into frequency bands as a derived stream (docs/bands.md).
 
     Returns ``{"id", "stream", "source", "rate_hz", "channels", "shards", "rows", "card"}``.
@@ -162,13 +189,13 @@ def bands(name: str, root: str | os.PathLike[str] | None = None, *, stream: str 
     from .derive import derive_bands
 
     new = derive_bands(name, root, stream=stream, bands=bands, order=order, zero_phase=not causal, method=method,
-                       out=out, workers=workers, progress=progress, log=_say(log))
+                       out=out, workers=workers, progress=progress, log=_say(log), engine=engine, address=address)
     return _derived("bands", name, root, stream, new)
 
 
 def resample(name: str, root: str | os.PathLike[str] | None = None, *, rate: float, stream: str | None = None,
              out: str | None = None, workers: int = 1, progress: bool = False,
-             log: Log | None = None) -> dict[str, Any]:
+             log: Log | None = None, engine: str | None = None, address: str | None = None) -> dict[str, Any]:
     """Resample a stream to ``rate`` Hz as a derived stream (anti-aliased, docs/derived.md).
 
     Same keys as :func:`bands`; ``rate_hz`` is the rate reached (the nearest fraction of the source rate).
@@ -176,14 +203,15 @@ def resample(name: str, root: str | os.PathLike[str] | None = None, *, rate: flo
     from .derive import derive_resample
 
     new = derive_resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=progress,
-                          log=_say(log))
+                          log=_say(log), engine=engine, address=address)
     return _derived("resample", name, root, stream, new)
 
 
 def caption(name: str | None = None, root: str | os.PathLike[str] | None = None, *, level: str = "high_middle",
             window: float = 60.0, stride: float = 60.0, seed: int = 0, labels: bool = True,
             min_activity: float = 2.0, stream: str | None = None, manifest: str | os.PathLike[str] | None = None,
-            workers: int = 1, progress: bool = False, log: Log | None = None) -> dict[str, Any]:
+            workers: int = 1, progress: bool = False, log: Log | None = None, engine: str | None = None,
+            address: str | None = None) -> dict[str, Any]:
     """Caption fixed windows of one dataset, of a manifest's datasets, or of every converted one.
 
     Returns ``{"captions": [{"id", "stream", "level", "folder", "rows"}]}``, one entry per dataset
@@ -209,8 +237,9 @@ def caption(name: str | None = None, root: str | os.PathLike[str] | None = None,
     written = []
     for n, s in todo:
         for lv, folder in caption_dataset(n, root, levels=level, config=cfg, stream=s, workers=workers,
-                                          progress=progress, log=_say(log)).items():
-            index = json.loads((Path(folder) / "captions.json").read_text(encoding="utf-8"))
+                                          progress=progress, log=_say(log), engine=engine,
+                                          address=address).items():
+            index = json.loads((folder / "captions.json").read_text(encoding="utf-8"))
             written.append({"id": index["dataset"], "stream": index["stream"], "level": lv, "folder": str(folder),
                             "rows": index["rows"]})
     return envelope("caption", captions=written)

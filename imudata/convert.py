@@ -192,14 +192,28 @@ def convert(
     force: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    engine: str | None = None,
+    address: str | None = None,
 ) -> DatasetCard:
-    """Convert a fetched dataset into ``<root>/<name>/parquet`` and ``dataset.json``; returns the card."""
+    """Convert a fetched dataset into ``<root>/<name>/parquet`` and ``dataset.json``; returns the card.
+
+    ``engine`` schedules the subjects (``local`` pool or ``ray``, ``imudata.engines``); an
+    ``s3://`` root is converted through a local working copy (``imudata.remote``).
+    """
     say = log or (lambda msg: print(msg, file=sys.stderr))
     spec = registry.get(name)
     paths = DatasetPaths(resolve_root(root), spec.id)
+    from .storage import is_remote
+
+    if is_remote(paths.root):
+        from .remote import convert_remote
+
+        return convert_remote(spec.id, paths.root, workers=workers, force=force, progress=progress, log=say,
+                              engine=engine, address=address)
     droot = data_root(spec, paths)
     with dataset_lock(paths, "convert"):
-        return _convert(spec, paths, droot, workers=workers, force=force, progress=progress, say=say)
+        return _convert(spec, paths, droot, workers=workers, force=force, progress=progress, say=say,
+                        engine=engine, address=address)
 
 
 def _load_records(work: Path, say: Callable[[str], None]) -> dict[str, dict]:
@@ -224,7 +238,7 @@ def _load_records(work: Path, say: Callable[[str], None]) -> dict[str, dict]:
 
 
 def _convert(spec: DatasetSpec, paths: DatasetPaths, droot: Path, *, workers: int, force: bool, progress: bool,
-             say: Callable[[str], None]) -> DatasetCard:
+             say: Callable[[str], None], engine: str | None = None, address: str | None = None) -> DatasetCard:
     plan = spec.plan(droot)
     if not plan.subjects:
         why = "".join(f"; missing from this copy: {m}" for m in plan.missing)
@@ -259,7 +273,7 @@ def _convert(spec: DatasetSpec, paths: DatasetPaths, droot: Path, *, workers: in
     card_dict = card.to_dict()
     jobs = [(spec.id, str(droot), s, plan.subjects[s], str(work), card_dict) for s in todo]
     for rec in run_jobs(convert_subject, jobs, workers=workers, desc=f"convert {spec.id}", unit="subject",
-                        progress=progress):
+                        progress=progress, engine=engine, address=address):
         records[rec["subject"]] = rec
     stale = _derived_streams(paths)
     final = _finalize(spec, paths, droot, card, records, subjects, work, fp, plan)

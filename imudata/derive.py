@@ -199,7 +199,8 @@ def is_derived(stream: Stream) -> bool:
 
 
 def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, make_stream: Callable[[Stream], Stream],
-         job: dict[str, Any], *, workers: int, progress: bool, say: Callable[[str], None]) -> Stream:
+         job: dict[str, Any], *, workers: int, progress: bool, say: Callable[[str], None],
+         engine: str | None = None, address: str | None = None) -> Stream:
     paths, card = load_card(name, root)
     src = card.stream(src_name) if src_name else card.streams[0]
     new_stream = make_stream(src)
@@ -230,7 +231,7 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
         args = [(job, str(paths.base / sh["path"]), str(d), card_dict) for sh, d in zip(src_shards, dests)]
         try:
             results = run_jobs(derive_shard, args, workers=workers, desc=f"{new_stream.name} {card.id}",
-                               unit="shard", progress=progress)
+                               unit="shard", progress=progress, engine=engine, address=address)
             tag = new_tag()
             records = []
             for i, (sh, dest, res) in enumerate(zip(src_shards, dests, results)):
@@ -257,9 +258,19 @@ def _run(name: str, root: str | os.PathLike[str] | None, src_name: str | None, m
 def derive_bands(name: str, root: str | os.PathLike[str] | None = None, *, stream: str | None = None,
                  bands: str = DEFAULT_BANDS, order: int = DEFAULT_ORDER, zero_phase: bool = True,
                  method: str = "complementary", out: str | None = None, workers: int = 1, progress: bool = True,
-                 log: Callable[[str], None] | None = None) -> Stream:
-    """Write the band split of a stream as derived stream ``out`` (default ``<stream>_bands``)."""
+                 log: Callable[[str], None] | None = None, engine: str | None = None,
+                 address: str | None = None) -> Stream:
+    """Write the band split of a stream as derived stream ``out`` (default ``<stream>_bands``).
+
+    ``engine`` schedules the shards (``imudata.engines``); an ``s3://`` root goes through a local
+    working copy (``imudata.remote``)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
+    if _remote(root):
+        from .remote import on_working_copy
+
+        return on_working_copy(name, root, lambda local: derive_bands(
+            name, local, stream=stream, bands=bands, order=order, zero_phase=zero_phase, method=method, out=out,
+            workers=workers, progress=progress, log=say, engine=engine, address=address))
     paths, card = load_card(name, root)
     src = card.stream(stream) if stream else card.streams[0]
 
@@ -269,14 +280,29 @@ def derive_bands(name: str, root: str | os.PathLike[str] | None = None, *, strea
 
     job = {"kind": "bands", "bands": bands, "order": order, "method": method, "zero_phase": zero_phase,
            "rate_hz": src.rate_hz}
-    return _run(name, root, src.name, make, job, workers=workers, progress=progress, say=say)
+    return _run(name, root, src.name, make, job, workers=workers, progress=progress, say=say, engine=engine,
+                address=address)
+
+
+def _remote(root: str | os.PathLike[str] | None) -> bool:
+    from .paths import resolve_root
+    from .storage import is_remote
+
+    return is_remote(resolve_root(root))
 
 
 def derive_resample(name: str, root: str | os.PathLike[str] | None = None, *, rate: float, stream: str | None = None,
                     out: str | None = None, max_denominator: int = 1000, workers: int = 1, progress: bool = True,
-                    log: Callable[[str], None] | None = None) -> Stream:
+                    log: Callable[[str], None] | None = None, engine: str | None = None,
+                    address: str | None = None) -> Stream:
     """Write an anti-aliased resampled copy of a stream as ``out`` (default ``<stream>_<rate>hz``)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
+    if _remote(root):
+        from .remote import on_working_copy
+
+        return on_working_copy(name, root, lambda local: derive_resample(
+            name, local, rate=rate, stream=stream, out=out, max_denominator=max_denominator, workers=workers,
+            progress=progress, log=say, engine=engine, address=address))
     paths, card = load_card(name, root)
     src = card.stream(stream) if stream else card.streams[0]
     up, down = rational_ratio(src.rate_hz, rate, max_denominator)
@@ -289,7 +315,8 @@ def derive_resample(name: str, root: str | os.PathLike[str] | None = None, *, ra
                                max_denominator=max_denominator)
 
     job = {"kind": "resample", "rate_hz": src.rate_hz, "rate_out": rate, "max_denominator": max_denominator}
-    return _run(name, root, src.name, make, job, workers=workers, progress=progress, say=say)
+    return _run(name, root, src.name, make, job, workers=workers, progress=progress, say=say, engine=engine,
+                address=address)
 
 
 def remove_derived(name: str, stream: str, root: str | os.PathLike[str] | None = None) -> None:

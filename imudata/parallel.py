@@ -53,14 +53,24 @@ def _watch_parent(parent_pid: int) -> None:
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1, desc: str = "",
              unit: str = "job", progress: bool = True,
-             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+             on_result: Callable[[int, Any], None] | None = None, engine: str | None = None,
+             address: str | None = None) -> list[Any]:
     """``[fn(*job) for job in jobs]``, in ``workers`` processes when more than one; results in job order.
+
+    ``engine="ray"`` (or ``$IMUDATA_ENGINE=ray``) runs the same calls on Ray instead, at
+    ``address`` when given (``imudata.engines``); ``workers`` then does not apply.
 
     Workers are started with ``spawn``, not ``fork``: the thread pools of polars and pyarrow do not
     survive a fork and a forked worker can hang. ``on_result(i, result)`` is called as each job
     finishes (in completion order), e.g. to record progress that survives an interruption. When a
     job fails, jobs not yet started are cancelled and the error is raised.
     """
+    from .engines import resolve_engine
+
+    if resolve_engine(engine) == "ray":
+        from .engines import run_on_ray
+
+        return run_on_ray(fn, jobs, address=address, desc=desc, progress=progress, on_result=on_result)
     results: list[Any] = [None] * len(jobs)
     bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress)
     try:

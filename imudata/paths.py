@@ -7,23 +7,39 @@ from pathlib import Path
 from typing import Callable
 
 
+def user_cache() -> Path:
+    """The platform's user cache folder (``~/.cache`` on Linux)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+
+
 def default_root() -> Path:
-    """The data root when none is given: ``$IMUDATA_HOME`` or the platform's user cache dir."""
+    """The data root when none is given: ``$IMUDATA_HOME`` or the platform's user cache dir.
+
+    An ``s3://bucket/prefix`` value gives a :class:`imudata.storage.RemotePath` (object storage).
+    """
     env = os.environ.get("IMUDATA_HOME")
     if env:
+        if env.startswith("s3://"):
+            from .storage import RemotePath
+
+            return RemotePath(env)  # type: ignore[return-value]
         return Path(env).expanduser()
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    elif os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "imudata"
+    return user_cache() / "imudata"
 
 
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root to use for an explicit ``root`` (may be None)."""
-    return Path(root).expanduser() if root is not None else default_root()
+    """The data root to use for an explicit ``root`` (may be None); ``s3://...`` gives a RemotePath."""
+    if root is None:
+        return default_root()
+    from .storage import RemotePath, is_remote
+
+    if is_remote(root):
+        return RemotePath(root)  # type: ignore[arg-type,return-value]
+    return Path(root).expanduser()
 
 
 def describe_root(root: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
@@ -45,7 +61,9 @@ class DatasetPaths:
     """
 
     def __init__(self, root: Path, dataset_id: str) -> None:
-        self.root = Path(root)
+        from .storage import RemotePath
+
+        self.root = root if isinstance(root, RemotePath) else Path(root)
         self.id = dataset_id
         self.base = self.root / dataset_id
 

@@ -113,21 +113,32 @@ def caption_shard(card_dict: dict[str, Any], stream: str, src: str, dests: dict[
 
 def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, levels: str | Sequence[str] = "high_middle",
                     config: CaptionConfig | None = None, stream: str | None = None, workers: int = 1,
-                    progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Path]:
+                    progress: bool = True, log: Callable[[str], None] | None = None, engine: str | None = None,
+                    address: str | None = None) -> dict[str, Path]:
     """Caption every window of a converted dataset's stream; returns {level: folder written}.
 
-    Holds the dataset lock, so a conversion cannot replace the shards being captioned.
+    Holds the dataset lock, so a conversion cannot replace the shards being captioned. ``engine``
+    schedules the shards (``imudata.engines``); an ``s3://`` root goes through a local working
+    copy and each level is published with ``captions.json`` last (``imudata.remote``).
     """
     from .. import registry
+    from ..storage import is_remote
 
+    if is_remote(resolve_root(root)):
+        from ..remote import caption_remote
+
+        return caption_remote(name, resolve_root(root), lambda local: caption_dataset(
+            name, local, levels=levels, config=config, stream=stream, workers=workers, progress=progress, log=log,
+            engine=engine, address=address))
     with dataset_lock(DatasetPaths(resolve_root(root), registry.get(name).id), "caption"):
         return _caption_dataset(name, root, levels=levels, config=config, stream=stream, workers=workers,
-                                progress=progress, log=log)
+                                progress=progress, log=log, engine=engine, address=address)
 
 
 def _caption_dataset(name: str, root: str | os.PathLike[str] | None, *, levels: str | Sequence[str],
                      config: CaptionConfig | None, stream: str | None, workers: int,
-                     progress: bool, log: Callable[[str], None] | None) -> dict[str, Path]:
+                     progress: bool, log: Callable[[str], None] | None, engine: str | None = None,
+                     address: str | None = None) -> dict[str, Path]:
     say = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = config or CaptionConfig()
     lvls = parse_levels(levels)
@@ -149,7 +160,7 @@ def _caption_dataset(name: str, root: str | os.PathLike[str] | None, *, levels: 
     written: dict[str, Path] = {}
     try:
         results = run_jobs(caption_shard, jobs, workers=workers, desc=f"caption {card.id}", unit="shard",
-                           progress=progress)
+                           progress=progress, engine=engine, address=address)
         for lv in lvls:
             parts = []
             for i, (sh, res) in enumerate(zip(src_shards, results)):

@@ -57,7 +57,9 @@ class ShardReader:
     def _file(self, shard_id: int, path: Path) -> pq.ParquetFile:
         f = self.files.get(shard_id)
         if f is None:
-            f = pq.ParquetFile(str(path))
+            from imudata.storage import arrow_path, parquet_filesystem  # s3:// roots: read in place
+
+            f = pq.ParquetFile(arrow_path(path), filesystem=parquet_filesystem(path))
             self.files[shard_id] = f
             md = f.metadata
             self.offsets[shard_id] = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])

@@ -214,6 +214,8 @@ def build_index(sources: Sequence[Source], split: str, *, stride_frac: float, mi
                 min_label_frac: float, window_s: float | None = None, labelled_only: bool = False,
                 subjects: dict[str, list[str]] | None = None) -> WindowIndex:
     """Index the windows of ``split`` over every source that has it (``subjects`` overrides per source id)."""
+    from imudata.storage import arrow_path, parquet_filesystem
+
     shards: list[Shard] = []
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("source", "shard", "start", "length", "label", "subject")}
     for si, src in enumerate(sources):
@@ -224,7 +226,8 @@ def build_index(sources: Sequence[Source], split: str, *, stride_frac: float, mi
         stride = max(1, int(round(win * stride_frac)))
         for subject in subs:
             for path, rows in src.shards_by_subject.get(str(subject), []):
-                tab = pq.read_table(path, columns=["subject", "session", "t", "label"])
+                tab = pq.read_table(arrow_path(path), columns=["subject", "session", "t", "label"],
+                                    filesystem=parquet_filesystem(path))  # local or s3:// root
                 subj_col = tab.column("subject").to_numpy(zero_copy_only=False)
                 keep = subj_col == str(subject)
                 session = tab.column("session").to_numpy(zero_copy_only=False)
