@@ -13,6 +13,7 @@ resumed by running the command again (docs/scale.md).
 """
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from typing import Any, Callable, Sequence
@@ -102,7 +103,10 @@ class ImudataUnit:
 
         i = int(row["id"])
         job = writable(ray.get(self.jobs_ref)[i])
-        return {"i": i, "result": pickle.dumps(self.fn(*job))}
+        try:
+            return {"i": i, "result": pickle.dumps(self.fn(*job)), "error": "", "message": ""}
+        except ImudataError as exc:  # a bad input: reported, not retried (Ray's wrapper would lose the type)
+            return {"i": i, "result": b"", "error": type(exc).__name__, "message": str(exc)}
 
 
 def run_on_ray(fn: Callable[..., Any], jobs: Sequence[tuple], *, address: str | None = None, desc: str = "",
@@ -123,16 +127,18 @@ def run_on_ray(fn: Callable[..., Any], jobs: Sequence[tuple], *, address: str | 
         return results
     jobs_ref = ray.put(list(jobs))
     ds = ray.data.range(len(jobs), override_num_blocks=len(jobs)).map(
-        ImudataUnit(fn, jobs_ref), num_cpus=1, max_retries=RAY_MAX_RETRIES)
-    try:
-        for row in ds.iter_rows():
-            i = int(row["i"])
-            results[i] = pickle.loads(row["result"])
-            if on_result:
-                on_result(i, results[i])
-    except ray.exceptions.RayTaskError as exc:
-        cause = exc.as_instanceof_cause() if hasattr(exc, "as_instanceof_cause") else exc
-        if isinstance(cause, ImudataError):
-            raise ImudataError(str(cause).splitlines()[-1] if str(cause) else desc) from exc
-        raise
+        ImudataUnit(fn, jobs_ref), num_cpus=1,
+        ray_remote_args_fn=functools.partial(dict, max_retries=RAY_MAX_RETRIES))
+    rows = ds.iter_rows()
+    for row in rows:
+        i = int(row["i"])
+        if row["error"]:  # the same error as under the local engine; the units not yet run are dropped
+            from . import errors
+
+            cls = getattr(errors, str(row["error"]), None)
+            cls = cls if isinstance(cls, type) and issubclass(cls, ImudataError) else ImudataError
+            raise cls(str(row["message"]))
+        results[i] = pickle.loads(row["result"])
+        if on_result:
+            on_result(i, results[i])
     return results

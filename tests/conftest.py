@@ -89,3 +89,96 @@ def scan_with_clock(name: str, root, stream: str | None = None):
     ds = imudata.open(name, root)
     stream = stream or ds.card.streams[0].name
     return with_clock(ds.scan(stream).collect(), ds.card, stream)
+
+
+# --------------------------------------------------------------------------------------------
+# Ray engine and s3:// roots (tests/test_engines.py, tests/test_s3_root.py)
+
+HAPT_SUBSET = ("exp07_user04", "exp08_user04", "exp09_user05", "exp10_user05")
+
+
+def hapt_subset(dest: Path) -> Path:
+    """A copy of the real HAPT files holding users 4 and 5 only (4 experiments): small enough to
+    convert, band-split and caption in seconds, real enough to carry gaps, labels and transitions."""
+    import shutil
+
+    src = realdata("hapt")
+    (dest / "RawData").mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "activity_labels.txt", dest)
+    shutil.copy(src / "RawData" / "labels.txt", dest / "RawData")
+    for stem in HAPT_SUBSET:
+        for kind in ("acc", "gyro"):
+            shutil.copy(src / "RawData" / f"{kind}_{stem}.txt", dest / "RawData")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray started once per test session on 2 CPUs (about 12 s here); workers import this checkout."""
+    ray = pytest.importorskip("ray")
+    from imudata.engines import worker_pythonpath
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": worker_pythonpath(), "OMP_NUM_THREADS": "1"}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (moto) on 127.0.0.1 at a free port, for the session; yields its URL.
+
+    The AWS variables that the s3fs client and polars read are set for the session and restored after.
+    """
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the moto S3 server did not start on {url}")
+            time.sleep(0.1)
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": url}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield url
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def s3_root(s3_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://<new bucket>/imudata`` on the test server, with the local working copy under tmp_path."""
+    import secrets
+
+    import boto3
+
+    bucket = f"t-{secrets.token_hex(6)}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
+    monkeypatch.setenv("IMUDATA_S3_CACHE", str(tmp_path / "s3-working-copy"))
+    return f"s3://{bucket}/imudata"
