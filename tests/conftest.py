@@ -113,16 +113,42 @@ def hapt_subset(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hapt_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(subset of the real HAPT files, a local root where the local engine fetched and converted
+    them, split bands, resampled to 20 Hz and captioned 10 s windows at levels high_middle and
+    low): the reference the other engine and the s3 root are compared with. Built once."""
+    from imudata import commands
+
+    base = tmp_path_factory.mktemp("hapt-reference")
+    src = hapt_subset(base / "hapt-src")
+    root = base / "local"
+    commands.fetch("hapt", root, from_path=src)
+    commands.bands("hapt", root)
+    commands.resample("hapt", root, rate=20)
+    commands.caption("hapt", root, level="high_middle,low", window=10, stride=10)
+    return src, root
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """Ray started once per test session on 2 CPUs (about 12 s here); workers import this checkout."""
     ray = pytest.importorskip("ray")
     from imudata.engines import worker_pythonpath
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": worker_pythonpath(), "OMP_NUM_THREADS": "1"}})
-    yield ray
-    ray.shutdown()
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS")}
+    # in the environment Ray starts with (not a runtime_env): the workers Ray starts in advance qualify
+    os.environ.update(PYTHONPATH=worker_pythonpath(), OMP_NUM_THREADS="1")
+    try:
+        if not ray.is_initialized():
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        yield ray
+    finally:
+        ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

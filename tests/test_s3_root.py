@@ -17,7 +17,6 @@ from imudata.paths import DatasetPaths, resolve_root
 from imudata.storage import RemotePath, filesystem, is_remote
 
 from ._same import assert_same_dataset, caption_level
-from .conftest import hapt_subset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,20 +32,11 @@ def test_root_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         RemotePath("s3://bucket/a/../b")
 
 
-def _local_reference(tmp_path: Path, src: Path) -> Path:
-    root = tmp_path / "local"
-    commands.fetch("hapt", root, from_path=src)
-    commands.bands("hapt", root)
-    commands.caption("hapt", root, window=10, stride=10)
-    return root
-
-
-def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, tmp_path: Path) -> None:
-    src = hapt_subset(tmp_path / "hapt-src")
-    local = _local_reference(tmp_path, src)
+def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, hapt_reference, tmp_path: Path) -> None:
+    """Local engine: fetch (with conversion) and caption on the s3 root equal the local root's."""
+    src, local = hapt_reference
     res = commands.fetch("hapt", s3_root, from_path=src)
     assert res["datasets"][0]["card"] == f"{s3_root}/hapt/dataset.json"
-    commands.bands("hapt", s3_root)
     cap = commands.caption("hapt", s3_root, window=10, stride=10)
     assert cap["captions"][0]["folder"] == f"{s3_root}/hapt/captions/high_middle"
     assert_same_dataset(local, s3_root)  # imudata.open + polars scans read the objects in place
@@ -84,24 +74,28 @@ def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, tmp_path: P
     assert n_local == n_s3 > 10 and x_local.shape == x_s3.shape and (x_local == x_s3).all()
 
 
-def test_ray_engine_on_s3_root_equals_local_engine(ray_session, s3_root: str, tmp_path: Path) -> None:
-    """The issue's check: convert and caption with --engine ray on the S3 root equal the local engine's."""
-    src = hapt_subset(tmp_path / "hapt-src")
-    local = _local_reference(tmp_path, src)
+def test_ray_engine_on_s3_root_equals_local_engine(ray_session, hapt_reference, s3_root: str) -> None:
+    """Every step (convert, bands, resample, caption) with the Ray engine on the s3 root: the same
+    values, rows, schema, card and captions as the local engine on a local root."""
+    src, local = hapt_reference
     commands.fetch("hapt", s3_root, from_path=src, convert=False)
-    commands.convert("hapt", s3_root, engine="ray")
+    res = commands.convert("hapt", s3_root, engine="ray")
+    assert res["subjects"] == ["4", "5"] and res["shards"] == 2
     commands.bands("hapt", s3_root, engine="ray")
-    commands.caption("hapt", s3_root, window=10, stride=10, engine="ray")
+    commands.resample("hapt", s3_root, rate=20, engine="ray")
+    commands.caption("hapt", s3_root, level="high_middle,low", window=10, stride=10, engine="ray")
     assert_same_dataset(local, s3_root)
-    idx_l, rows_l = caption_level(local, "hapt", "high_middle")
-    idx_s, rows_s = caption_level(s3_root, "hapt", "high_middle")
-    assert idx_l == idx_s and rows_l.equals(rows_s)
+    assert [s.name for s in imudata.open("hapt", s3_root).card.streams] == ["imu", "imu_bands", "imu_20hz"]
+    for folder in ("high_middle", "low"):
+        idx_l, rows_l = caption_level(local, "hapt", folder)
+        idx_s, rows_s = caption_level(s3_root, "hapt", folder)
+        assert idx_l == idx_s and rows_l.num_rows > 50 and rows_l.equals(rows_s)
 
 
-def test_publication_killed_after_the_shards_leaves_the_old_dataset(s3_root: str, tmp_path: Path) -> None:
+def test_publication_killed_after_the_shards_leaves_the_old_dataset(s3_root: str, hapt_reference) -> None:
     """kill -9 between uploading the new shards and the card: readers keep the old card and all of
     its shards; the new objects are listed by no card; a re-run removes them and verify passes."""
-    src = hapt_subset(tmp_path / "hapt-src")
+    src, _ = hapt_reference
     commands.fetch("hapt", s3_root, from_path=src)
     before = imudata.open("hapt", s3_root)
     old_card = before.paths.card.read_bytes()
