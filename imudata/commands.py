@@ -92,14 +92,14 @@ def fetch(names: str | Sequence[str], root: str | os.PathLike[str] | None = None
     from .storage import is_remote
 
     if is_remote(resolve_root(root)):  # fetched into a working copy, raw/ and shards uploaded
-        from .remote import fetch_remote
+        from .remote import fetch_remote, relabel
 
         remote = resolve_root(root)
         for name in ids:
             res = fetch_remote(name, remote, lambda local: fetch(  # type: ignore[arg-type]
                 name, local, mirror=mirror, from_path=from_path, convert=convert, workers=workers,
-                max_expand_ratio=max_expand_ratio, max_expand_size=max_expand_size, progress=progress, log=log),
-                convert=convert)
+                max_expand_ratio=max_expand_ratio, max_expand_size=max_expand_size, progress=progress,
+                log=relabel(log, local, remote)), convert=convert)  # type: ignore[arg-type]
             for entry in res["datasets"]:
                 entry["raw"] = str(DatasetPaths(remote, entry["id"]).extracted)
                 if "card" in entry:
@@ -127,6 +127,9 @@ def convert(name: str, root: str | os.PathLike[str] | None = None, *, workers: i
     Returns ``{"id", "card", "streams", "subjects", "shards", "rows"}`` (an up-to-date copy is not
     converted again, unless ``force``).
     """
+    from .engines import resolve_engine
+
+    resolve_engine(engine)  # an unknown engine is an error even when there is nothing to do
     from .convert import convert as do_convert
 
     card = do_convert(name, root, workers=workers, force=force, progress=progress, log=_say(log), engine=engine,
@@ -186,6 +189,9 @@ def bands(name: str, root: str | os.PathLike[str] | None = None, *, stream: str 
 
     Returns ``{"id", "stream", "source", "rate_hz", "channels", "shards", "rows", "card"}``.
     """
+    from .engines import resolve_engine
+
+    resolve_engine(engine)  # an unknown engine is an error even when there is nothing to do
     from .derive import derive_bands
 
     new = derive_bands(name, root, stream=stream, bands=bands, order=order, zero_phase=not causal, method=method,
@@ -200,6 +206,9 @@ def resample(name: str, root: str | os.PathLike[str] | None = None, *, rate: flo
 
     Same keys as :func:`bands`; ``rate_hz`` is the rate reached (the nearest fraction of the source rate).
     """
+    from .engines import resolve_engine
+
+    resolve_engine(engine)  # an unknown engine is an error even when there is nothing to do
     from .derive import derive_resample
 
     new = derive_resample(name, root, rate=rate, stream=stream, out=out, workers=workers, progress=progress,
@@ -217,6 +226,9 @@ def caption(name: str | None = None, root: str | os.PathLike[str] | None = None,
     Returns ``{"captions": [{"id", "stream", "level", "folder", "rows"}]}``, one entry per dataset
     and level written (docs/captions.md).
     """
+    from .engines import resolve_engine
+
+    resolve_engine(engine)  # an unknown engine is an error even when there is nothing to do
     import json
 
     from .captions import CaptionConfig, caption_dataset
@@ -272,7 +284,10 @@ def sessions(name: str, root: str | os.PathLike[str] | None = None, *, subject: 
     shards = [sh for sh in shards if subject is None or sh["subject"] == subject]
     counts: dict[tuple[str, str], int] = {}
     if shards:
-        frame = (pl.scan_parquet([str(ds.paths.base / sh["path"]) for sh in shards])
+        from .storage import is_remote, storage_options
+
+        kw = {"storage_options": storage_options()} if is_remote(ds.paths.root) else {}
+        frame = (pl.scan_parquet([str(ds.paths.base / sh["path"]) for sh in shards], **kw)
                  .select("subject", "session").group_by("subject", "session").agg(pl.len().alias("n")).collect())
         counts = {(a, b): int(n) for a, b, n in frame.iter_rows()}
     rows = []

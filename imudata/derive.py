@@ -266,11 +266,12 @@ def derive_bands(name: str, root: str | os.PathLike[str] | None = None, *, strea
     working copy (``imudata.remote``)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
     if _remote(root):
-        from .remote import on_working_copy
+        from .paths import resolve_root
+        from .remote import on_working_copy, relabel
 
         return on_working_copy(name, root, lambda local: derive_bands(
             name, local, stream=stream, bands=bands, order=order, zero_phase=zero_phase, method=method, out=out,
-            workers=workers, progress=progress, log=say, engine=engine, address=address))
+            workers=workers, progress=progress, log=relabel(say, local, resolve_root(root)), engine=engine, address=address))
     paths, card = load_card(name, root)
     src = card.stream(stream) if stream else card.streams[0]
 
@@ -298,11 +299,12 @@ def derive_resample(name: str, root: str | os.PathLike[str] | None = None, *, ra
     """Write an anti-aliased resampled copy of a stream as ``out`` (default ``<stream>_<rate>hz``)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
     if _remote(root):
-        from .remote import on_working_copy
+        from .paths import resolve_root
+        from .remote import on_working_copy, relabel
 
         return on_working_copy(name, root, lambda local: derive_resample(
             name, local, rate=rate, stream=stream, out=out, max_denominator=max_denominator, workers=workers,
-            progress=progress, log=say, engine=engine, address=address))
+            progress=progress, log=relabel(say, local, resolve_root(root)), engine=engine, address=address))
     paths, card = load_card(name, root)
     src = card.stream(stream) if stream else card.streams[0]
     up, down = rational_ratio(src.rate_hz, rate, max_denominator)

@@ -121,6 +121,10 @@ def run_on_ray(fn: Callable[..., Any], jobs: Sequence[tuple], *, address: str | 
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = bool(progress)
+    if not progress:  # quiet: no "progress bars disabled" warning nor per-run execution lines
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     ctx.print_on_execution_start = False
     results: list[Any] = [None] * len(jobs)
     if not jobs:

@@ -29,6 +29,15 @@ T = TypeVar("T")
 _NOT_FOR_DERIVE = ("raw", "captions")
 
 
+def relabel(log: Callable[[str], None] | None, local_root: Path, root: RemotePath) -> Callable[[str], None]:
+    """``log`` with the working copy's folder written as the ``s3://`` root in every message, so
+    that messages name the place readers use."""
+    import sys
+
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    return lambda msg: say(msg.replace(str(local_root), str(root)))
+
+
 def _copy(name: str, root: RemotePath) -> tuple[Path, DatasetPaths, RemotePath]:
     dataset_id = registry.get(name).id
     local_root = cache_root(root)
@@ -54,6 +63,7 @@ def convert_remote(name: str, root: RemotePath, **kwargs: Any) -> Any:
     local_root, paths, rbase = _copy(name, root)
     with dataset_lock(paths, "convert"):
         pull(rbase, paths.base, skip=("captions",))
+        kwargs["log"] = relabel(kwargs.get("log"), local_root, root)
         card = convert(name, local_root, **kwargs)
         publish_dataset(paths.base, rbase)
     return card

@@ -32,6 +32,10 @@ def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_engine(None)
     with pytest.raises(ImudataError, match="--engine: unknown engine 'dask'"):
         resolve_engine("dask")
+    monkeypatch.delenv("IMUDATA_ENGINE")
+    for step in (commands.convert, commands.bands, commands.caption):  # refused before anything is read
+        with pytest.raises(ImudataError, match="unknown engine 'dask'"):
+            step("hapt", "/nonexistent-root", engine="dask")
 
 
 def test_read_only_arrays_are_copied_on_workers(ray_session) -> None:

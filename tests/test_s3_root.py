@@ -37,7 +37,10 @@ def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, hapt_refere
     src, local = hapt_reference
     res = commands.fetch("hapt", s3_root, from_path=src)
     assert res["datasets"][0]["card"] == f"{s3_root}/hapt/dataset.json"
-    cap = commands.caption("hapt", s3_root, window=10, stride=10)
+    said: list[str] = []
+    cap = commands.caption("hapt", s3_root, window=10, stride=10, log=said.append)
+    assert any(f"{s3_root}/hapt/captions/high_middle" in m for m in said), said  # named as readers see it
+    assert not any("s3-working-copy" in m for m in said), said
     assert cap["captions"][0]["folder"] == f"{s3_root}/hapt/captions/high_middle"
     assert_same_dataset(local, s3_root)  # imudata.open + polars scans read the objects in place
     idx_l, rows_l = caption_level(local, "hapt", "high_middle")

@@ -125,11 +125,11 @@ def caption_dataset(name: str, root: str | os.PathLike[str] | None = None, *, le
     from ..storage import is_remote
 
     if is_remote(resolve_root(root)):
-        from ..remote import caption_remote
+        from ..remote import caption_remote, relabel
 
         return caption_remote(name, resolve_root(root), lambda local: caption_dataset(
-            name, local, levels=levels, config=config, stream=stream, workers=workers, progress=progress, log=log,
-            engine=engine, address=address))
+            name, local, levels=levels, config=config, stream=stream, workers=workers, progress=progress,
+            log=relabel(log, local, resolve_root(root)), engine=engine, address=address))
     with dataset_lock(DatasetPaths(resolve_root(root), registry.get(name).id), "caption"):
         return _caption_dataset(name, root, levels=levels, config=config, stream=stream, workers=workers,
                                 progress=progress, log=log, engine=engine, address=address)
