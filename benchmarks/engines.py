@@ -14,7 +14,8 @@ its raw files are uploaded before the steps and the working copy starts empty, s
 includes downloading them.
 
 Per step: wall seconds, CPU seconds of every process doing the work (this process; the pool's
-workers, reaped after each step; Ray's worker processes, read from /proc; Ray's own daemons
+workers, reaped after each step; Ray's worker processes, read from /proc, with those that ended while it ran counted through
+the raylet's reaped-children time; Ray's own daemons
 and the S3 server are reported apart) and the throughput **per worker**: work done per CPU
 second of the worker processes (MB of source text for convert, samples x channels for bands,
 windows for caption). On this shared machine wall time mostly measures waiting for a core; the
@@ -43,8 +44,9 @@ sys.path.insert(0, str(REPO))  # this checkout's imudata, not an installed one
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu(match: Callable[[str], bool]) -> dict[int, float]:
-    """pid -> CPU seconds (user + system) of the live processes whose command line ``match`` accepts."""
+def proc_cpu(match: Callable[[str], bool], reaped: bool = False) -> dict[int, float]:
+    """pid -> CPU seconds (user + system) of the live processes whose command line ``match`` accepts;
+    with ``reaped``, the CPU seconds of their reaped children instead (cutime + cstime)."""
     out: dict[int, float] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -54,7 +56,8 @@ def proc_cpu(match: Callable[[str], bool]) -> dict[int, float]:
             if not match(cmd):
                 continue
             fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            out[int(d.name)] = (int(fields[11]) + int(fields[12])) / TICK
+            k = 13 if reaped else 11
+            out[int(d.name)] = (int(fields[k]) + int(fields[k + 1])) / TICK
         except (OSError, IndexError, ValueError):
             continue
     return out
@@ -70,7 +73,14 @@ def is_ray_system(cmd: str) -> bool:
 
 
 def delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    """CPU used between two snapshots by the processes alive at the second (those that ended are
+    counted by their parent's reaped-children time)."""
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items()) - sum(
+        v for pid, v in before.items() if pid not in after)
+
+
+def is_raylet(cmd: str) -> bool:
+    return "raylet" in cmd.split(" ", 1)[0]
 
 
 class Meter:
@@ -85,12 +95,14 @@ class Meter:
         if self.s3_pid:
             s3 = {p: v for p, v in proc_cpu(lambda c: "moto.server" in c).items() if p == self.s3_pid}
         return {"wall": time.perf_counter(), "self": time.process_time(), "children": ru.ru_utime + ru.ru_stime,
-                "ray": proc_cpu(is_ray_worker), "raysys": proc_cpu(is_ray_system), "s3": s3}
+                "ray": proc_cpu(is_ray_worker), "raysys": proc_cpu(is_ray_system), "s3": s3,
+                "reaped": sum(proc_cpu(is_raylet, reaped=True).values())}
 
     @staticmethod
     def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
         return {"wall_s": b["wall"] - a["wall"], "driver_cpu_s": b["self"] - a["self"],
-                "pool_cpu_s": b["children"] - a["children"], "ray_worker_cpu_s": delta(a["ray"], b["ray"]),
+                "pool_cpu_s": b["children"] - a["children"],
+                "ray_worker_cpu_s": delta(a["ray"], b["ray"]) + b["reaped"] - a["reaped"],
                 "ray_daemon_cpu_s": delta(a["raysys"], b["raysys"]), "s3_server_cpu_s": delta(a["s3"], b["s3"])}
 
 
@@ -147,6 +159,13 @@ def main() -> None:
 
             boto3.client("s3", endpoint_url=url).create_bucket(Bucket="bench")
         meter = Meter(moto.pid if moto else None)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", "import imudata.convert, imudata.derive, imudata.captions.writer"],
+                       cwd=REPO, check=True)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        report["pool_worker_startup_cpu_s"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        print(f"one spawned pool worker's imports: {report['pool_worker_startup_cpu_s']:.2f} cpu-s (paid by each "
+              f"of the {args.workers} workers at every step of the local engine)", flush=True)
         if any(e == "ray" for e, _ in configs):
             import ray
 
