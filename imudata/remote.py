@@ -1,10 +1,10 @@
 """Writing to an ``s3://`` root: the local code path on a working copy, then publication to the server.
 
 A command on an object-storage root (fetch, convert, bands, resample, caption, verify) holds the
-lock of a local working copy of the dataset (``storage.cache_root``), makes that copy equal to
-the server's objects (``storage.pull``: only what changed is downloaded), runs the very same code
+lock of a local working copy of the dataset (``s3sync.cache_root``), makes that copy equal to
+the server's objects (``s3sync.pull``: only what changed is downloaded), runs the very same code
 as on a local root, and publishes the result with the publication order of a local root
-(``storage.publish_dataset``: new shards, then the card last; ``storage.publish_captions``:
+(``s3sync.publish_dataset``: new shards, then the card last; ``s3sync.publish_captions``:
 parts, then ``captions.json`` last). So results are byte-identical to a local root's, a run
 killed at any point leaves the server's dataset as it was or complete, and a re-run finishes
 the job (the staging folder ``.work`` of a conversion survives on the working copy).
@@ -21,7 +21,8 @@ from typing import Any, Callable, TypeVar
 from . import registry
 from .locking import dataset_lock
 from .paths import DatasetPaths
-from .storage import RemotePath, cache_root, publish_captions, publish_dataset, pull, push_tree
+from .s3sync import cache_root, publish_captions, publish_dataset, pull, push_tree
+from .storage import RemotePath
 
 T = TypeVar("T")
 

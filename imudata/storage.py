@@ -12,15 +12,12 @@ Settings come from the usual AWS variables: credentials from the botocore chain
 ``RemotePath`` is the small part of ``pathlib.Path`` that readers of a data root use (``/``,
 ``name``, ``parent``, ``exists``, ``read_text``, ``open``), so ``DatasetPaths``, ``load_card``
 and ``imudata.open`` work on either kind of root. Writers work on a local copy of the dataset
-(``imudata.remote``) and publish it with :func:`publish_dataset` / :func:`publish_captions`.
+(``imudata.remote``), kept in step with the server by ``imudata.s3sync``.
 """
 from __future__ import annotations
 
-import json
 import os
-import time
-from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from .errors import ImudataError
 
@@ -60,8 +57,9 @@ _FS: dict[tuple, Any] = {}
 
 
 def filesystem() -> Any:
-    """The s3fs filesystem for the current settings (one per process and settings)."""
-    key = (endpoint(), region(), os.environ.get("AWS_ACCESS_KEY_ID"))
+    """The s3fs filesystem for the current settings (one per process and settings: an instance made
+    before a fork, e.g. of DataLoader workers, is not used after it)."""
+    key = (os.getpid(), endpoint(), region(), os.environ.get("AWS_ACCESS_KEY_ID"))
     fs = _FS.get(key)
     if fs is None:
         try:
@@ -143,14 +141,21 @@ class RemotePath:
         return self
 
     # --- reads
+    def _fs(self) -> Any:
+        """The filesystem with its listing cache of this key dropped: another process may have
+        written since (the server is the truth, not a listing read earlier)."""
+        fs = filesystem()
+        fs.invalidate_cache(self.key)
+        return fs
+
     def exists(self) -> bool:
-        return bool(filesystem().exists(self.key))
+        return bool(self._fs().exists(self.key))
 
     def is_file(self) -> bool:
-        return bool(filesystem().isfile(self.key))
+        return bool(self._fs().isfile(self.key))
 
     def is_dir(self) -> bool:
-        return bool(filesystem().isdir(self.key))
+        return bool(self._fs().isdir(self.key))
 
     def read_bytes(self) -> bytes:
         return bytes(filesystem().cat_file(self.key))
@@ -164,11 +169,11 @@ class RemotePath:
         return filesystem().open(self.key, "rb")
 
     def iterdir(self) -> list[RemotePath]:
-        fs = filesystem()
+        fs = self._fs()
         return [RemotePath(k) for k in fs.ls(self.key, detail=False)] if fs.exists(self.key) else []
 
     def stat(self) -> os.stat_result:
-        size = int(filesystem().info(self.key)["size"])
+        size = int(self._fs().info(self.key)["size"])
         return os.stat_result((0, 0, 0, 0, 0, 0, size, 0, 0, 0))
 
 
@@ -180,175 +185,3 @@ def parquet_filesystem(path: object) -> Any:
 def arrow_path(path: object) -> str:
     """The path pyarrow takes together with :func:`parquet_filesystem` (the key for a remote object)."""
     return path.key if isinstance(path, RemotePath) else str(path)
-
-
-# --------------------------------------------------------------------------------------------
-# the local working copy of a remote dataset
-
-def cache_root(root: RemotePath) -> Path:
-    """Where the local working copy of a remote root lives: ``$IMUDATA_S3_CACHE/<bucket>/<prefix>``,
-    default the user cache's ``imudata-s3`` folder."""
-    env = os.environ.get("IMUDATA_S3_CACHE")
-    if env:
-        base = Path(env).expanduser()
-    else:
-        from .paths import user_cache
-
-        base = user_cache() / "imudata-s3"
-    return base / root.key
-
-
-#: names in a working copy that are local state and never mirrored or deleted by a pull
-_LOCAL_ONLY = (".lock", ".work")
-
-
-def _local_only(rel: str) -> bool:
-    first = rel.split("/", 1)[0]
-    return first in _LOCAL_ONLY or ("/." in f"/{rel}" and ".tmp-" in rel)
-
-
-def pull(remote: RemotePath, local: Path, *, skip: Iterable[str] = ()) -> int:
-    """Make the local folder ``local`` a copy of everything under ``remote``; returns objects downloaded.
-
-    An object whose size and modification time match the local file is not downloaded again;
-    local files that are no longer on the server are removed (except local state: the lock, the
-    staging folder ``.work``). Folders named in ``skip`` (relative, e.g. ``captions``) are left out.
-    """
-    fs = filesystem()
-    skip = tuple(s.rstrip("/") + "/" for s in skip)
-    found: dict[str, dict] = {}
-    if fs.exists(remote.key):
-        for key, info in fs.find(remote.key, detail=True).items():
-            rel = key[len(remote.key) + 1:]
-            if rel and not rel.startswith(skip) and info.get("type", "file") == "file":
-                found[rel] = info
-    got = 0
-    for rel, info in sorted(found.items()):
-        dest = local / rel
-        mtime = _mtime(info)
-        if dest.is_file() and dest.stat().st_size == int(info["size"]) and abs(dest.stat().st_mtime - mtime) < 1e-3:
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        try:
-            fs.get_file(info["name"], str(tmp))
-            os.utime(tmp, (mtime, mtime))
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        got += 1
-    if local.is_dir():
-        for p in sorted(local.rglob("*"), reverse=True):
-            rel = p.relative_to(local).as_posix()
-            if _local_only(rel) or rel.startswith(skip) or (rel + "/").startswith(skip):
-                continue
-            if p.is_file() and rel not in found:
-                p.unlink()
-            elif p.is_dir() and not any(p.iterdir()):
-                p.rmdir()
-    return got
-
-
-def _mtime(info: dict) -> float:
-    value = info.get("LastModified") or info.get("mtime")
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    return time.time() if value is None else float(value)
-
-
-def _put(local: Path, remote: RemotePath) -> None:
-    """Upload one file (one PUT: the object appears whole or not at all)."""
-    try:
-        filesystem().put_file(str(local), remote.key)
-    except OSError as exc:
-        raise ImudataError(f"{remote}: upload of {local} failed ({exc})") from exc
-
-
-def _sizes(remote: RemotePath) -> dict[str, int]:
-    fs = filesystem()
-    if not fs.exists(remote.key):
-        return {}
-    return {k[len(remote.key) + 1:]: int(i["size"]) for k, i in fs.find(remote.key, detail=True).items()}
-
-
-def _remove(keys: list[str]) -> None:
-    if keys:
-        filesystem().rm(keys)
-
-
-def publish_dataset(local_base: Path, remote_base: RemotePath) -> int:
-    """Publish a local dataset folder's card to the server; returns the shards uploaded.
-
-    The order is the local publication's, with objects instead of renames: every shard the card
-    lists that the server lacks is uploaded first (shard names carry a fresh tag, so no card on
-    the server lists them yet: until the card is replaced they are invisible to readers), then
-    README.md, then ``dataset.json`` last (one PUT, the commit point). Only then are the objects
-    under ``parquet/`` that the new card does not list deleted.
-    """
-    card = json.loads((local_base / "dataset.json").read_text(encoding="utf-8"))
-    listed = [sh["path"] for sh in card["shards"]]
-    have = _sizes(remote_base / "parquet")
-    sent = 0
-    for rel in listed:
-        local = local_base / rel
-        sub = rel.split("/", 1)[1]
-        if have.get(sub) != local.stat().st_size:
-            _put(local, remote_base / rel)
-            sent += 1
-    from .faults import fault_point
-
-    fault_point("s3:after-shards")
-    card_obj = remote_base / "dataset.json"
-    if sent or not card_obj.exists() or card_obj.read_bytes() != (local_base / "dataset.json").read_bytes():
-        if (local_base / "README.md").is_file():
-            _put(local_base / "README.md", remote_base / "README.md")
-        _put(local_base / "dataset.json", card_obj)
-    fault_point("s3:after-card")
-    keep = {rel.split("/", 1)[1] for rel in listed}
-    _remove([(remote_base / "parquet" / k).key for k in have if k not in keep])
-    return sent
-
-
-def publish_captions(local_level: Path, remote_level: RemotePath, tag: str) -> None:
-    """Publish one caption level folder: parts under fresh names, ``captions.json`` last, old parts removed.
-
-    On object storage a folder cannot be swapped in one rename, so each part is uploaded as
-    ``part-NNNNN-<tag>.parquet`` and the uploaded ``captions.json`` names those keys: a reader
-    going through ``captions.json`` sees the old level or the new one, never a mix.
-    """
-    index = json.loads((local_level / "captions.json").read_text(encoding="utf-8"))
-    for part in index["parts"]:
-        stem = part["path"][: -len(".parquet")]
-        name = f"{stem}-{tag}.parquet"
-        _put(local_level / part["path"], remote_level / name)
-        part["path"] = name
-    old = _sizes(remote_level)
-    tmp = local_level / f".captions.json.s3-{os.getpid()}"
-    try:
-        tmp.write_text(json.dumps(index, indent=2, ensure_ascii=False), encoding="utf-8")
-        _put(tmp, remote_level / "captions.json")
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    keep = {p["path"] for p in index["parts"]} | {"captions.json"}
-    _remove([(remote_level / k).key for k in old if k not in keep])
-
-
-def push_tree(local: Path, remote: RemotePath) -> int:
-    """Upload every file under ``local`` that the server lacks or holds with another size; returns the count.
-
-    For ``raw/`` after a fetch: the originals and ``sources.lock.json`` (uploaded last, so a lock
-    on the server never names a file that is not there yet). Partial downloads are not uploaded.
-    """
-    have = _sizes(remote)
-    files = sorted(p for p in local.rglob("*") if p.is_file() and not p.name.endswith((".part", ".part.json"))
-                   and not _local_only(p.relative_to(local).as_posix()))
-    files.sort(key=lambda p: p.name == "sources.lock.json")
-    sent = 0
-    for p in files:
-        rel = p.relative_to(local).as_posix()
-        if have.get(rel) != p.stat().st_size or p.name == "sources.lock.json":
-            _put(p, remote / rel)
-            sent += 1
-    return sent
