@@ -139,6 +139,10 @@ def aggregate(bench) -> dict[str, Any]:
                     if first.get("text_side"):
                         card = _boot(got, "pred_card", B, bseed)
                         r["card"] = {"acc": card["acc"], "f1": card["f1"]}
+                    if first.get("other_prompts"):   # a family method's other prompt sets: seed means
+                        r["prompts"] = first.get("prompts")
+                        r["other_prompts"] = {k: {met: float(np.mean([got[s][0]["other_prompts"][k][met] for s in sorted(got)]))
+                                                  for met in ("acc", "f1")} for k in first["other_prompts"]}
                 rows[m] = r
             res["tables"][f"{proto}/{ds}"] = {"rows": rows, "chance": chance}
             old = {m: dict(r, committed=True) for m, r in ((cmp or {}).get("tables", {}).get(f"{proto}/{ds}") or {})
@@ -207,6 +211,12 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
                 L.append(f"| {_name(bench, m)}{' †' if m in old else ''} | {len(r['seeds'])} | {_fmt(r['acc'])} | {_fmt(r['f1'])} | "
                          f"{_fmt(r.get('seen_acc'))} | {_fmt(r.get('novel_acc'))} | {card} | "
                          f"{'/'.join(str(v) for v in r['wall_s'].values())} |")
+            for m, r in rows.items():
+                if r.get("other_prompts"):
+                    L += ["", f"{_name(bench, m)} scores with the `{r['prompts']}` prompt set above; its other prompt sets "
+                              "(seed mean, present-label closed set): " + "; ".join(
+                                  f"`{k}` accuracy {100 * v['acc']:.1f}, macro-F1 {100 * v['f1']:.1f}"
+                                  for k, v in r["other_prompts"].items()) + "."]
         else:
             L.append(f"Windows: {first['windows']}.")
             L += ["", "| method | seeds | macro-F1 | accuracy | wall s |", "|---|---|---|---|---|"]
