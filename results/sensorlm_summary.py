@@ -103,8 +103,8 @@ def probe_table(levels: dict) -> list[str]:
     if CONTROL not in levels:
         return []
     f = lambda x: f"{100 * x:.1f}"  # noqa: E731
-    md = ["", "Linear probe on the frozen sensor embedding, each arm beside the same towers untrained (random "
-              "weights; seed mean ± seed sd, per-seed values; difference = arm mean − control mean, in points):", "",
+    md = ["", ("Linear probe on the frozen sensor embedding, each arm beside the same towers untrained (random "
+               "weights; seed mean ± seed sd, per-seed values; difference = arm mean − control mean, in points):"), "",
           "| caption level | dataset | seeds | probe acc | probe F1 | acc per seed | acc − control | F1 − control |",
           "|---|---|---:|---|---|---|---|---|"]
     for level, lv in levels.items():

@@ -369,8 +369,8 @@ CAPTION_HEAD = "version: 1\nname: t\n{captions}defaults: {{window_s: 5.0, patch_
 
 
 @pytest.mark.parametrize("captions, message", [
-    ("captions: {level: midle}\n", r"m\.yaml: captions\.level: unknown caption level 'midle' \(did you mean "
-                                    r"'middle'\?\); expected one of low, middle, .* \(line 3\)"),
+    ("captions: {level: midle}\n", (r"m\.yaml: captions\.level: unknown caption level 'midle' \(did you mean "
+                                     r"'middle'\?\); expected one of low, middle, .* \(line 3\)")),
     ("captions: {labels: 'no'}\n", r"m\.yaml: captions\.labels: expected true .* or false .*, got 'no' \(line 3\)"),
     ("captions: {level: low, lables: false}\n", r"m\.yaml: captions\.lables: unknown key \(did you mean 'labels'\?\)"),
     ("captions: middle\n", r"m\.yaml: captions: expected a mapping with level and/or labels"),

@@ -65,7 +65,7 @@ def _git_commit_of(path: Path) -> str | None:
     """The last commit that changed ``path`` (None outside a git checkout)."""
     try:
         out = subprocess.run(["git", "log", "-1", "--format=%H", "--", path.name], cwd=path.parent,
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -184,9 +184,10 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
          "Numbers in %: seed mean ± seed sd [95% subject-bootstrap interval of the seed mean].", ""]
     if res.get("compared_with"):
         c = res["compared_with"]
-        L += [f"Rows marked † are not re-run here: they are the committed numbers of `{c['file']}` (protocol "
-              f"`{c.get('protocol_file')}`, file last written by commit `{(c.get('commit') or '?')[:12]}`), on the same "
-              "windows, splits and bootstrap resamples (a comparison on a different window count is not judged).", ""]
+        L += [(f"Rows marked † are not re-run here: they are the committed numbers of `{c['file']}` (protocol "
+               f"`{c.get('protocol_file')}`, file last written by commit `{(c.get('commit') or '?')[:12]}`), on the "
+               "same windows, splits and bootstrap resamples (a comparison on a different window count is not "
+               "judged)."), ""]
     for key, t in res["tables"].items():
         proto, ds = key.split("/")
         rows, ch = t["rows"], t["chance"]
@@ -213,8 +214,8 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
                          f"{'/'.join(str(v) for v in r['wall_s'].values())} |")
             for m, r in rows.items():
                 if r.get("other_prompts"):
-                    L += ["", f"{_name(bench, m)} scores with the `{r['prompts']}` prompt set above; its other prompt sets "
-                              "(seed mean, present-label closed set): " + "; ".join(
+                    L += ["", (f"{_name(bench, m)} scores with the `{r['prompts']}` prompt set above; its other prompt "
+                               "sets (seed mean, present-label closed set): ") + "; ".join(
                                   f"`{k}` accuracy {100 * v['acc']:.1f}, macro-F1 {100 * v['f1']:.1f}"
                                   for k, v in r["other_prompts"].items()) + "."]
         else:
