@@ -28,7 +28,8 @@ SPLITS = ("train", "val", "test")
 ROLES = ("pretrain", "heldout")
 ALL = "all"
 
-_TOP_KEYS = ("version", "name", "description", "defaults", "datasets")
+_TOP_KEYS = ("version", "name", "description", "defaults", "captions", "datasets")
+_CAPTION_KEYS = ("level", "labels")
 _DEFAULT_KEYS = ("stream", "role", "channels", "window_s", "patch_s", "weight", "drop_labels", "seed")
 _ENTRY_KEYS = ("id", "stream", "role", "channels", "window_s", "patch_s", "weight", "drop_labels", "splits",
                "exclude_subjects", "note")
@@ -94,6 +95,7 @@ class Manifest:
     resolved: bool = False
     root: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    captions: dict[str, Any] = field(default_factory=dict)  # caption choice for caption-trained models: level, labels
     written_back: list[str] = field(default_factory=list)  # dataset ids whose splits were written to the file
     _raw: Any = field(default=None, repr=False, compare=False)
 
@@ -397,6 +399,36 @@ def _parse_drop(v: Any, key: str, p: _Problems) -> list[int | str]:
             p.add(f"{key}[{i}]", f"a label is an integer id or a name, got {x!r}")
         else:
             out.append(x)
+    return out
+
+
+def _parse_captions(v: Any, p: _Problems) -> dict[str, Any]:
+    """``captions: {level: KEY, labels: BOOL}``: which imudata caption a caption-trained model pairs
+    with each window, and whether it may name labels. Either key may be omitted (the recipe's value
+    then applies)."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not v:
+        p.add("captions", f"expected a mapping with level and/or labels, e.g. {{level: middle_low, labels: false}}, "
+                          f"got {v!r}")
+        return {}
+    _check_keys(v, _CAPTION_KEYS, "captions", p)
+    out: dict[str, Any] = {}
+    if "level" in v:
+        from .captions.generate import LEVELS  # lazy: captions pull in numpy
+
+        lv = v["level"]
+        if not isinstance(lv, str) or lv not in LEVELS:
+            p.add("captions.level", f"unknown caption level {lv!r}{_suggest(lv, LEVELS)}; expected one of "
+                                    f"{', '.join(LEVELS)}")
+        else:
+            out["level"] = lv
+    if "labels" in v:
+        if not isinstance(v["labels"], bool):
+            p.add("captions.labels", f"expected true (captions may name labels) or false (label-free, like "
+                                     f"`imudata caption --no-labels`), got {v['labels']!r}")
+        else:
+            out["labels"] = v["labels"]
     return out
 
 
@@ -941,6 +973,7 @@ def _load_text(text: str, path: Path | None, where: str, root: Any, resolve: boo
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ManifestError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
     name, description, version, defaults, raw = _parse(data, p)
+    captions = _parse_captions(data.get("captions"), p)
     p.raise_if()
     warnings: list[str] = []
     from .paths import resolve_root
@@ -950,7 +983,7 @@ def _load_text(text: str, path: Path | None, where: str, root: Any, resolve: boo
     p.raise_if()
     m = Manifest(path=path, name=name, datasets=[e for e, _ in resolved], defaults=dict(defaults),
                  description=description, version=version, resolved=resolve, root=root_path,
-                 warnings=[f"{where}: {w}" for w in warnings], _raw=raw)
+                 warnings=[f"{where}: {w}" for w in warnings], captions=captions, _raw=raw)
     updates = {r.index: info for r, (_, info) in zip(raw, resolved) if info is not None}
     if updates and write_back and path is not None:
         try:

@@ -262,6 +262,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
 
     # ---- data
     man = load_manifest(manifest_path, root)
+    recipe, chosen = fam.from_manifest(recipe, man)
     train_entries = entries(man, "pretrain")
     if not train_entries:
         raise ValueError(f"{manifest_path}: no dataset with role 'pretrain'")
@@ -297,7 +298,7 @@ def train(stage: str, manifest_path: str | Path, recipe: cfgmod.Recipe, run_dir:
         tenc.save(run_dir / "text_cache.safetensors")
         save_run_info(run_dir, manifest=str(Path(man.path).resolve()), root=str(root) if root else None,
                       **({"labels": [c.name for c in labels]} if labelled else {}),
-                      **{f"{stage}_datasets": [s.id for s in sources]})
+                      **{f"{stage}_datasets": [s.id for s in sources]}, **chosen)
         read = [sh.path for sh in train_idx.shards] + [sh.path for sh in val_idx.shards]
         save_run_info(run_dir, **{f"{stage}_provenance": provenance.collect(read, di.device)})
     distributed.barrier()

@@ -26,6 +26,13 @@ for seed in $SEEDS; do
     python -m imutrain.cli eval "$out" --manifest "$MAN" --no-finetune > /dev/null
   done
 done
+# random-weights control (addendum): the same towers untrained (the high_all run's recipe and seed), the same eval
+for seed in $SEEDS; do
+  c="$RUNS/control/untrained-s$seed"
+  if [ -f "$RUNS/high_all-s$seed/config.yaml" ] && [ ! -f "$c/results.json" ]; then
+    python -m imutrain.cli eval "$RUNS/high_all-s$seed" --manifest "$MAN" --no-finetune --untrained --out "$c" > /dev/null
+  fi
+done
 # INT8: the high_all seed-0 run, calibrated (measured) on the same manifest's scored windows
 if [ -f "$RUNS/high_all-s0/pretrain/model.safetensors" ] && [ ! -f "$RUNS/high_all-s0/int8/report.json" ]; then
   python -m imutrain.cli quantize "$RUNS/high_all-s0" --calibration "$MAN" > /dev/null

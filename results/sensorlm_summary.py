@@ -4,6 +4,10 @@ Per caption level: zero-shot closed-set accuracy / macro-F1 (plain label text an
 prompts) with the benchmark harness's subject-bootstrap interval of the seed mean and its chance
 levels (imutrain.bench.stats), Recall@1/5/10 both directions (mean over seeds, seed sd) beside the
 random-ranking chance k/N, the linear probe, caption truncation, and the INT8 report.
+
+The random-weights control (``RUNS/control/untrained-s<seed>/results.json``: ``imutrain eval
+--untrained`` of the ``high_all`` run of that seed, i.e. the same towers untrained, the same
+evaluation) is one more row, ``random weights``, and the probe table sets every arm beside it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from imutrain.bench.stats import bootstrap_seed_mean, chance_levels
 
 LEVELS = ("low", "middle", "high_all", "label-free")
+CONTROL = "random weights"
 
 
 def main(runs: Path, json_out: Path, md_out: Path) -> None:
@@ -27,11 +32,13 @@ def main(runs: Path, json_out: Path, md_out: Path) -> None:
         level, seed = d.name.rsplit("-s", 1)
         info = json.loads((d / "run.json").read_text())
         found.setdefault(level, []).append((int(seed), json.loads(res.read_text()), info))
+    for res in sorted((runs / "control").glob("untrained-s*/results.json")):
+        found.setdefault(CONTROL, []).append((int(res.parent.name.rsplit("-s", 1)[1]), json.loads(res.read_text()), {}))
     out: dict = {"levels": {}}
     md = ["| caption level | seeds | dataset | ZS plain acc [95% CI] | ZS plain F1 [95% CI] | ZS caption-style acc / F1 | "
           "chance acc unif / maj | chance F1 unif | R@1 / 5 / 10 s->t | R@1 / 5 / 10 t->s | chance R@1 / 5 / 10 | probe acc / F1 |",
           "|---|---:|---|---|---|---|---|---|---|---|---|---|"]
-    for level in [lv for lv in LEVELS if lv in found]:
+    for level in [lv for lv in (*LEVELS, CONTROL) if lv in found]:
         runs_ = sorted(found[level], key=lambda x: x[0])
         seeds = [s for s, _, _ in runs_]
         lv_out = {"seeds": seeds, "captions": runs_[0][2].get("sensorlm_captions"), "datasets": {}}
@@ -55,7 +62,11 @@ def main(runs: Path, json_out: Path, md_out: Path) -> None:
                                              for kk in ("1", "5", "10")} for d in ("s2t", "t2s")}
                  if all("same_text" in r["retrieval"] for r in rows) else None,
                  "retrieval_same_text_chance": rows[0]["retrieval"].get("same_text", {}).get("chance"),
-                 "probe": {"acc": float(np.mean([p["acc"] for p in probe])), "f1": float(np.mean([p["f1"] for p in probe]))}
+                 "probe": {"acc": float(np.mean([p["acc"] for p in probe])), "f1": float(np.mean([p["f1"] for p in probe])),
+                           "acc_per_seed": [p["acc"] for p in probe], "f1_per_seed": [p["f1"] for p in probe],
+                           "acc_sd": float(np.std([p["acc"] for p in probe], ddof=1)) if len(probe) > 1 else 0.0,
+                           "f1_sd": float(np.std([p["f1"] for p in probe], ddof=1)) if len(probe) > 1 else 0.0,
+                           "chance": probe[0].get("chance")}
                  if probe else None}
             lv_out["datasets"][ds] = e
             f = lambda x: f"{100 * x:.1f}"  # noqa: E731
@@ -78,11 +89,34 @@ def main(runs: Path, json_out: Path, md_out: Path) -> None:
             g = lambda d: " / ".join(f"{100 * d[kk]:.1f}" for kk in ("1", "5", "10"))  # noqa: E731
             md.append(f"| {level} | {ds} | {e['unique_captions']} / {e['retrieval_n']} | {g(st['s2t'])} | {g(ch['s2t'])} | "
                       f"{g(st['t2s'])} | {g(ch['t2s'])} |")
+    md += probe_table(out["levels"])
     q = runs / "high_all-s0" / "int8" / "report.json"
     if q.exists():
         out["int8"] = json.loads(q.read_text())
     json_out.write_text(json.dumps(out, indent=2))
     md_out.write_text("\n".join(md) + "\n")
+
+
+def probe_table(levels: dict) -> list[str]:
+    """Linear probe per arm beside the random-weights control: seed mean ± sd, per-seed values, and
+    the arm's mean minus the control's (what alignment added to the frozen sensor embedding)."""
+    if CONTROL not in levels:
+        return []
+    f = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    md = ["", ("Linear probe on the frozen sensor embedding, each arm beside the same towers untrained (random "
+               "weights; seed mean ± seed sd, per-seed values; difference = arm mean − control mean, in points):"), "",
+          "| caption level | dataset | seeds | probe acc | probe F1 | acc per seed | acc − control | F1 − control |",
+          "|---|---|---:|---|---|---|---|---|"]
+    for level, lv in levels.items():
+        for ds, e in lv["datasets"].items():
+            p, c = e.get("probe"), levels[CONTROL]["datasets"].get(ds, {}).get("probe")
+            if not p:
+                continue
+            diff = (f"{100 * (p['acc'] - c['acc']):+.1f}", f"{100 * (p['f1'] - c['f1']):+.1f}") \
+                if c and level != CONTROL else ("", "")
+            md.append(f"| {level} | {ds} | {len(p['acc_per_seed'])} | {f(p['acc'])} ± {f(p['acc_sd'])} | "
+                      f"{f(p['f1'])} ± {f(p['f1_sd'])} | {' / '.join(f(v) for v in p['acc_per_seed'])} | {diff[0]} | {diff[1]} |")
+    return md
 
 
 if __name__ == "__main__":

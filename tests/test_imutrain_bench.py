@@ -205,3 +205,117 @@ def test_provenance_fields_in_run_json(tmp_path_factory, tmp_path):
     for path, digest in prov["shards"].items():
         assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
     assert any("hapt" in p for p in prov["shards"])
+
+
+# ------------------------------------------------------------------------------------ family methods
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_family_method_protocol_errors_name_the_key(tmp_path):
+    p = tmp_path / "p.yaml"
+    base = "scales: {cpu: {recipe: tiny, seeds: [0]}}\n"
+    p.write_text(base + "methods: [sensorlm]\n")
+    with pytest.raises(ProtocolError, match=r"p\.yaml: methods: unknown method 'sensorlm'.*family_methods"):
+        load_protocol(p)
+    p.write_text(base + "methods: [sl]\nfamily_methods: {sl: {recipe: no-such-recipe}}\n")
+    with pytest.raises(ProtocolError, match=r"p\.yaml: family_methods\.sl\.recipe: .*no-such-recipe"):
+        load_protocol(p)
+    p.write_text(base + "methods: [tsfm]\nfamily_methods: {tsfm: {recipe: sensorlm-tiny}}\n")
+    with pytest.raises(ProtocolError, match=r"family_methods\.tsfm: 'tsfm' is a built-in method"):
+        load_protocol(p)
+    p.write_text(base + "methods: [sl]\nfamily_methods: {sl: {recipe: sensorlm-tiny, prompt: caption}}\n")
+    with pytest.raises(ProtocolError, match=r"family_methods\.sl: unknown keys \['prompt'\]"):
+        load_protocol(p)
+    p.write_text(base + "methods: [sl]\nfamily_methods: {sl: {recipe: sensorlm-tiny, set: [sensorlm.nope=1]}}\n")
+    with pytest.raises(ProtocolError, match=r"family_methods\.sl\.recipe: .*nope"):
+        load_protocol(p)
+    p.write_text(base + "methods: [sl]\nfamily_methods: {sl: {recipe: sensorlm-tiny}}\n")
+    assert load_protocol(p)["family_methods"]["sl"]["recipe"] == "sensorlm-tiny"
+
+
+def test_sensorlm_protocol_is_the_committed_protocol_plus_one_method():
+    """results/bench-sensorlm.yaml scores the same windows, splits, folds, probe, seeds and bootstrap
+    as results/bench.yaml; only the methods, the output places and the comparison differ."""
+    import yaml
+
+    a = yaml.safe_load((REPO / "results" / "bench.yaml").read_text())
+    b = yaml.safe_load((REPO / "results" / "bench-sensorlm.yaml").read_text())
+    differ = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert differ == {"name", "out", "report", "compare_with", "methods", "ablations", "family_methods"}
+    assert b["methods"] == ["sensorlm"] and b["family_methods"]["sensorlm"]["recipe"] == "sensorlm-tiny"
+    assert b["compare_with"] == "results/bench.json"
+
+
+SL_FAST = ["sensorlm.d_model=32", "sensorlm.depth=1", "sensorlm.heads=2", "sensorlm.mlp=64", "sensorlm.embed_dim=32",
+           "sensorlm.text_d_model=32", "sensorlm.text_heads=2", "sensorlm.text_mlp=64", "sensorlm.text_layers=1",
+           "sensorlm.text_max_tokens=64", "data.batch_size=8", "pretrain.steps=2", "pretrain.save_every=2",
+           "pretrain.val_every=100", "pretrain.optim.warmup_steps=1"]
+
+
+def test_a_family_recipe_runs_as_a_bench_method_beside_committed_rows(tmp_path_factory, tmp_path):
+    """A sensorlm method named by its recipe: its run trains every stage of its family, its cells
+    (a, b, c) score the same capped windows as any method, zero-shot uses the named prompt set, and
+    the report puts the committed rows of another bench JSON beside it with verdicts only on equal
+    window counts."""
+    import yaml
+
+    from imutrain.bench import runner
+    from imutrain.families import get
+    from tests.test_imutrain_loader import converted_root
+
+    root = converted_root(tmp_path_factory)
+    committed = tmp_path / "committed.json"
+    P = {"name": "t", "scale": "cpu", "out": str(tmp_path / "out"), "report": str(tmp_path / "rep"), "threads": 1,
+         "compare_with": str(committed), "bootstrap": {"resamples": 50, "seed": 0},
+         "zeroshot": {"manifest": str(root / "manifest.yaml"), "targets": ["hapt", "dsads"],
+                      "cap_per_subject_label": {"hapt": 2, "dsads": 2}},
+         "frozen": {"manifest": str(root / "manifest.yaml"), "targets": ["dsads"], "folds": 2, "fold_seed": 0,
+                    "cap_per_subject_label": {"dsads": 3}, "fractions": [0.5], "few_label_targets": ["dsads"]},
+         "probe": {"hidden": 8, "epochs": 2, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4},
+         "feat_lr": {"epochs": 2, "lr": 1e-2, "weight_decay": 1e-4},
+         "methods": ["sl"], "ablations": [],
+         "family_methods": {"sl": {"recipe": "sensorlm-tiny", "set": SL_FAST, "prompts": "caption", "title": "SL"}},
+         "scales": {"cpu": {"recipe": "tiny", "seeds": [0], "device": "cpu", "set": []}}}
+    proto = tmp_path / "p.yaml"
+    proto.write_text(yaml.safe_dump(P))
+    # the capped windows of the a/dsads cell: at most 2 per (subject, label), every pair present
+    bench = Bench(load_protocol(proto), root, "cpu", lambda m: None)
+    w = bench.target("a", "dsads")
+    from collections import Counter
+
+    per = Counter(zip(w.subjects.tolist(), w.y.tolist()))
+    n = len(w)
+    assert max(per.values()) <= 2 and len(per) > 10 and n == sum(per.values())
+    perfect = {"mean": 1.0, "sd": 0.0, "lo": 1.0, "hi": 1.0}
+    committed.write_text(json.dumps({"protocol_file": "results/bench.yaml", "tables": {"a/dsads": {"rows": {
+        "tsfm": {"seeds": [0], "windows": n, "acc": perfect, "f1": perfect, "wall_s": {"0": 1}},
+        "feat-lr": {"seeds": [0], "windows": n + 1, "acc": perfect, "f1": perfect, "wall_s": {"0": 1}}}}}}))
+    md = runner.run_bench(proto, root=root, device="cpu", log=lambda m: None)
+
+    out = tmp_path / "out"
+    run = out / "runs" / "sl-s0"
+    assert (run / "pretrain" / "model.safetensors").exists()
+    assert config.load(run / "config.yaml").family == "sensorlm"
+    cells = {p.relative_to(out / "cells").as_posix() for p in (out / "cells").glob("*/*/*.json")}
+    assert cells == {"a/hapt/sl-s0.json", "a/dsads/sl-s0.json", "b/dsads/sl-s0.json", "c50/dsads/sl-s0.json"}
+    row = json.loads((out / "cells" / "a" / "dsads" / "sl-s0.json").read_text())
+    arr = np.load(out / "cells" / "a" / "dsads" / "sl-s0.npz")
+    assert row["windows"] == n and np.array_equal(arr["y"], w.y)
+    assert row["prompts"] == "caption" and {"plain", "labels"} <= set(row["other_prompts"])
+    # the cell's scores are the caption-prompt cosines of each window's own embedding (order kept)
+    from imutrain.run import build_text, load_model, text_encoder
+
+    model, r, _ = load_model(run, None, "cpu")
+    fam, tenc = get("sensorlm"), text_encoder(r, run)
+    one = w.index.subset(np.arange(n) == n - 1)
+    e_last = fam.embed_windows(model, one, w.sources, build_text(tenc, w.sources), r, torch.device("cpu"))
+    L = fam.embed_texts(model, tenc, fam.prompt_sets([c.text for c in w.labels], 5.0)["caption"], torch.device("cpu"), False)
+    np.testing.assert_allclose(arr["scores"][-1], (e_last @ L.T)[0], atol=1e-5)
+    # the report: committed rows marked, a verdict only where the window counts agree
+    text = md.read_text()
+    assert "| SL | 1 |" in text and "| TSFM † | 1 |" in text and "`" + str(committed) + "`" in text
+    res = json.loads(md.with_suffix(".json").read_text())
+    v = {(x["other"], x["metric"]): x["verdict"] for x in res["family_verdicts"] if x["target"] == "dsads"
+         and x["protocol"] == "a"}
+    assert v[("tsfm", "acc")] == "loss" or row["acc"] == 1.0
+    assert v[("feat-lr", "acc")].startswith("not comparable")

@@ -361,3 +361,80 @@ def test_recall_at_k_on_known_rankings():
     assert strict["s2t"][1] == pytest.approx(1 / 3) and same["s2t"][1] == 1.0 and same["t2s"][1] == 1.0
     assert same["chance"]["s2t"][1] == 0.5
     assert same["chance"]["t2s"][1] == pytest.approx((2 * (1 - 1 / 3) + 1 / 3) / 3)
+
+
+# ------------------------------------------------------------------------------------ the manifest's caption choice
+CAPTION_HEAD = "version: 1\nname: t\n{captions}defaults: {{window_s: 5.0, patch_s: 1.0}}\n" \
+               "datasets:\n  - {{id: hapt, splits: {{train: ['5']}}}}\n"
+
+
+@pytest.mark.parametrize("captions, message", [
+    ("captions: {level: midle}\n", (r"m\.yaml: captions\.level: unknown caption level 'midle' \(did you mean "
+                                     r"'middle'\?\); expected one of low, middle, .* \(line 3\)")),
+    ("captions: {labels: 'no'}\n", r"m\.yaml: captions\.labels: expected true .* or false .*, got 'no' \(line 3\)"),
+    ("captions: {level: low, lables: false}\n", r"m\.yaml: captions\.lables: unknown key \(did you mean 'labels'\?\)"),
+    ("captions: middle\n", r"m\.yaml: captions: expected a mapping with level and/or labels"),
+])
+def test_manifest_captions_key_errors_name_file_and_key(tmp_path, captions, message):
+    from imudata import manifest
+
+    path = tmp_path / "m.yaml"
+    path.write_text(CAPTION_HEAD.format(captions=captions))
+    with pytest.raises(manifest.ManifestError, match=message):
+        manifest.load(path, resolve=False)
+
+
+def test_manifest_captions_key_parses_and_defaults_to_nothing(tmp_path):
+    from imudata import manifest
+
+    path = tmp_path / "m.yaml"
+    path.write_text(CAPTION_HEAD.format(captions="captions: {level: middle_low, labels: false}\n"))
+    assert manifest.load(path, resolve=False).captions == {"level": "middle_low", "labels": False}
+    path.write_text(CAPTION_HEAD.format(captions="captions: {labels: true}\n"))
+    assert manifest.load(path, resolve=False).captions == {"labels": True}
+    path.write_text(CAPTION_HEAD.format(captions=""))
+    assert manifest.load(path, resolve=False).captions == {}
+
+
+def _train_with(root: Path, tmp_path: Path, captions: str, name: str, *extra: str):
+    from tests.test_imutrain_loader import MANIFEST
+
+    man = tmp_path / f"{name}.yaml"
+    man.write_text(MANIFEST.replace("defaults:", captions + "defaults:", 1))
+    out = tmp_path / name
+    train.train("pretrain", man, _recipe(*extra), out, root=root, progress=False, device="cpu", log=lambda m: None)
+    import json
+
+    return json.loads((out / "run.json").read_text()), config.load(out / "config.yaml"), out
+
+
+def test_the_manifest_chooses_captions_and_the_recipe_is_only_the_default(root, tmp_path):
+    """Trained through the shared trainer: the manifest's level and label setting win over the
+    recipe's (even over a --set), are recorded in run.json and in the run's config.yaml (which
+    evaluation reads), and the captions trained on are those of the manifest's choice."""
+    import imudata
+    from imutrain.families import get
+    from imutrain.families.sensorlm.pairs import caption_windows
+
+    info, cfg, _ = _train_with(root, tmp_path, "captions: {level: high_middle, labels: false}\n", "chosen",
+                               "sensorlm.caption_level=high_all", "sensorlm.caption_labels=true")
+    assert info["sensorlm_caption_choice"] == {
+        "level": "high_middle", "labels": False, "level_from": "manifest", "labels_from": "manifest",
+        "recipe_default": {"level": "high_all", "labels": True}}
+    assert info["sensorlm_captions"]["level"] == "high_middle" and info["sensorlm_captions"]["labels"] is False
+    assert cfg.sensorlm.caption_level == "high_middle" and cfg.sensorlm.caption_labels is False
+    # the captions of the run's recipe (what eval's retrieval pairs) are label-free middle captions
+    idx, src = _index(root, "val")
+    texts = get("sensorlm").caption_texts(cfg, idx, src)
+    assert texts == caption_windows(idx, src, "middle", True, 0).texts  # no semantic part: high_middle = middle
+    label_texts = {lab.text.lower() for lab in imudata.open("hapt", root).card.labels}
+    assert {"walking", "sitting", "standing"} <= label_texts
+    assert not any(n in t.lower() for t in texts for n in label_texts)
+    # only the level in the manifest: the recipe's label setting applies and is recorded as such
+    info2, cfg2, _ = _train_with(root, tmp_path, "captions: {level: low}\n", "level-only")
+    assert info2["sensorlm_caption_choice"]["level_from"] == "manifest"
+    assert info2["sensorlm_caption_choice"]["labels_from"] == "recipe" and cfg2.sensorlm.caption_labels is True
+    assert cfg2.sensorlm.caption_level == "low"
+    # no captions key: the recipe decides
+    info3, cfg3, _ = _train_with(root, tmp_path, "", "recipe", "sensorlm.caption_level=middle")
+    assert info3["sensorlm_caption_choice"]["level_from"] == "recipe" and cfg3.sensorlm.caption_level == "middle"

@@ -1,5 +1,10 @@
 """Tables of a benchmark from its cell files: seed mean ± sd, subject-bootstrap 95% intervals,
-chance lines, win / tie / loss of TSFM against each baseline, and the cells that did not run.
+chance lines, win / tie / loss of TSFM against each baseline (and of every ``family_methods``
+method against every other method), and the cells that did not run.
+
+``compare_with: results/bench.json`` adds the rows of a committed bench report beside this run's
+rows (marked, with the commit that wrote that file), so a new method can be reported against
+committed numbers without re-running them; a comparison is only judged on the same windows.
 
 Writes ``<report>.json`` and ``<report>.md`` (``report`` key of the protocol, default
 ``results/bench``). The markdown keeps any text above the line ``<!-- bench tables -->`` of an
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,36 @@ def _boot(cells: dict[int, tuple[dict, dict]], key: str, B: int, seed: int, mask
     return stats.bootstrap_seed_mean(y, preds, subj, n + 1, B, seed)
 
 
+def _name(bench, m: str) -> str:
+    return (getattr(bench, "fm", {}).get(m) or {}).get("title") or NAMES.get(m, m)
+
+
+def _git_commit_of(path: Path) -> str | None:
+    """The last commit that changed ``path`` (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%H", "--", path.name], cwd=path.parent,
+                             capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def committed(bench) -> dict[str, Any] | None:
+    """The committed report named by the protocol's ``compare_with`` (its tables, file and commit)."""
+    cw = bench.P.get("compare_with")
+    if not cw:
+        return None
+    path = Path(cw)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{bench.P['_path']}: compare_with: cannot read {path} ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("tables"), dict):
+        raise ValueError(f"{bench.P['_path']}: compare_with: {path} has no 'tables' (not a bench report JSON)")
+    return {"file": str(path), "commit": _git_commit_of(path.resolve()), "protocol_file": data.get("protocol_file"),
+            "tables": data["tables"]}
+
+
 def _fmt(m: dict | None, pct: bool = True) -> str:
     if not m:
         return "n/a"
@@ -66,7 +102,10 @@ def aggregate(bench) -> dict[str, Any]:
     seeds = [int(s) for s in P["run"]["seeds"]]
     methods = list(P.get("methods", [])) + list(P.get("ablations", []) or [])
     protos = ["a", "b"] + [f"c{int(round(f * 100))}" for f in bench.fb.get("fractions", [])]
-    res: dict[str, Any] = {"tables": {}, "missing": [], "verdicts": []}
+    res: dict[str, Any] = {"tables": {}, "missing": [], "verdicts": [], "family_verdicts": []}
+    cmp = committed(bench)
+    if cmp:
+        res["compared_with"] = {k: v for k, v in cmp.items() if k != "tables"}
     for proto in protos:
         for ds in (bench.za["targets"] if proto == "a" else
                    bench.fb["targets"] if proto == "b" else bench.fb.get("few_label_targets", [])):
@@ -100,8 +139,28 @@ def aggregate(bench) -> dict[str, Any]:
                     if first.get("text_side"):
                         card = _boot(got, "pred_card", B, bseed)
                         r["card"] = {"acc": card["acc"], "f1": card["f1"]}
+                    if first.get("other_prompts"):   # a family method's other prompt sets: seed means
+                        r["prompts"] = first.get("prompts")
+                        r["other_prompts"] = {k: {met: float(np.mean([got[s][0]["other_prompts"][k][met] for s in sorted(got)]))
+                                                  for met in ("acc", "f1")} for k in first["other_prompts"]}
                 rows[m] = r
             res["tables"][f"{proto}/{ds}"] = {"rows": rows, "chance": chance}
+            old = {m: dict(r, committed=True) for m, r in ((cmp or {}).get("tables", {}).get(f"{proto}/{ds}") or {})
+                   .get("rows", {}).items() if m not in rows}
+            if old:
+                res["tables"][f"{proto}/{ds}"]["committed_rows"] = old
+            for m in [m for m in rows if m in getattr(bench, "fm", {})]:
+                for o, ro in list(rows.items()) + list(old.items()):
+                    if o == m:
+                        continue
+                    same = ro.get("windows") == rows[m]["windows"]
+                    for met in ("acc", "f1"):
+                        a, b = rows[m][met], ro[met]
+                        res["family_verdicts"].append({
+                            "protocol": proto, "target": ds, "method": m, "other": o, "committed": o in old,
+                            "metric": met, "value": a["mean"], "other_value": b["mean"],
+                            "verdict": stats.verdict(a["lo"], a["hi"], b["lo"], b["hi"]) if same else
+                            f"not comparable ({rows[m]['windows']} vs {ro.get('windows')} windows)"})
             if "tsfm" in rows:
                 for m in ("feat-lr", "sup-ce", "random"):
                     if m in rows:
@@ -123,11 +182,18 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
          f"with {'/'.join(str(t) for t in prov.get('run_threads', [])) or '?'} thread(s); every run's record is in "
          f"the JSON (`runs`). "
          "Numbers in %: seed mean ± seed sd [95% subject-bootstrap interval of the seed mean].", ""]
+    if res.get("compared_with"):
+        c = res["compared_with"]
+        L += [(f"Rows marked † are not re-run here: they are the committed numbers of `{c['file']}` (protocol "
+               f"`{c.get('protocol_file')}`, file last written by commit `{(c.get('commit') or '?')[:12]}`), on the "
+               "same windows, splits and bootstrap resamples (a comparison on a different window count is not "
+               "judged)."), ""]
     for key, t in res["tables"].items():
         proto, ds = key.split("/")
         rows, ch = t["rows"], t["chance"]
         L.append(f"### {PROTO_TITLE.get(proto, proto)}: {ds}")
         L.append("")
+        old = t.get("committed_rows") or {}
         if not rows:
             L += ["No cell of this table ran.", ""]
             continue
@@ -141,24 +207,39 @@ def markdown(bench, res: dict[str, Any], prov: dict[str, Any]) -> str:
                      f"{', '.join(first['labels_novel']) or 'none'}).")
             L += ["", "| method | seeds | accuracy | macro-F1 | seen-label acc | novel-label acc | card-wide acc / F1 | wall s |",
                   "|---|---|---|---|---|---|---|---|"]
-            for m, r in rows.items():
+            for m, r in list(rows.items()) + list(old.items()):
                 card = f"{100 * r['card']['acc']['mean']:.1f} / {100 * r['card']['f1']['mean']:.1f}" if "card" in r else "-"
-                L.append(f"| {NAMES.get(m, m)} | {len(r['seeds'])} | {_fmt(r['acc'])} | {_fmt(r['f1'])} | "
+                L.append(f"| {_name(bench, m)}{' †' if m in old else ''} | {len(r['seeds'])} | {_fmt(r['acc'])} | {_fmt(r['f1'])} | "
                          f"{_fmt(r.get('seen_acc'))} | {_fmt(r.get('novel_acc'))} | {card} | "
                          f"{'/'.join(str(v) for v in r['wall_s'].values())} |")
+            for m, r in rows.items():
+                if r.get("other_prompts"):
+                    L += ["", (f"{_name(bench, m)} scores with the `{r['prompts']}` prompt set above; its other prompt "
+                               "sets (seed mean, present-label closed set): ") + "; ".join(
+                                  f"`{k}` accuracy {100 * v['acc']:.1f}, macro-F1 {100 * v['f1']:.1f}"
+                                  for k, v in r["other_prompts"].items()) + "."]
         else:
             L.append(f"Windows: {first['windows']}.")
             L += ["", "| method | seeds | macro-F1 | accuracy | wall s |", "|---|---|---|---|---|"]
-            for m, r in rows.items():
-                L.append(f"| {NAMES.get(m, m)} | {len(r['seeds'])} | {_fmt(r['f1'])} | {_fmt(r['acc'])} | "
+            for m, r in list(rows.items()) + list(old.items()):
+                L.append(f"| {_name(bench, m)}{' †' if m in old else ''} | {len(r['seeds'])} | {_fmt(r['f1'])} | {_fmt(r['acc'])} | "
                          f"{'/'.join(str(v) for v in r['wall_s'].values())} |")
         L.append("")
     if res["verdicts"]:
         L += ["### TSFM against each baseline (95% intervals overlap = tie)", "",
               "| protocol | target | baseline | metric | TSFM | baseline | verdict |", "|---|---|---|---|---|---|---|"]
         for v in res["verdicts"]:
-            L.append(f"| {v['protocol']} | {v['target']} | {NAMES.get(v['baseline'], v['baseline'])} | {v['metric']} | "
+            L.append(f"| {v['protocol']} | {v['target']} | {_name(bench, v['baseline'])} | {v['metric']} | "
                      f"{100 * v['tsfm']:.1f} | {100 * v['baseline_value']:.1f} | **{v['verdict']}** |")
+        L.append("")
+    if res.get("family_verdicts"):
+        L += ["### Family methods against every other method (95% intervals overlap = tie)", "",
+              "| protocol | target | method | other | metric | method value | other value | verdict |",
+              "|---|---|---|---|---|---|---|---|"]
+        for v in res["family_verdicts"]:
+            L.append(f"| {v['protocol']} | {v['target']} | {_name(bench, v['method'])} | {_name(bench, v['other'])}"
+                     f"{' †' if v['committed'] else ''} | {v['metric']} | {100 * v['value']:.1f} | "
+                     f"{100 * v['other_value']:.1f} | **{v['verdict']}** |")
         L.append("")
     L += ["### Cells that did not run", ""]
     L += [f"- `{m}`" for m in res["missing"]] or ["None."]

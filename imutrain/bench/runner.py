@@ -11,6 +11,11 @@ stage that was cut off resumes from its newest checkpoint). ``report`` (``imutra
 builds the tables from whatever cells exist and lists the missing ones.
 Protocols: ``a`` zero-shot, ``b`` frozen encoder + MLP over subject folds, ``c1`` / ``c10`` the same
 with 1% / 10% of the training folds' windows.
+
+Methods: the fixed ones (``MAIN_METHODS``, ``ABLATIONS``) and any number of ``family_methods``: a
+name -> ``{recipe, set, prompts, title}``; such a method trains every stage of its recipe's model
+family (``imutrain/families``) on the zero-shot manifest, scores (a) with the family's text tower
+and (b) / (c) with its frozen window embedding, so a new family joins the bench by naming a recipe.
 """
 from __future__ import annotations
 
@@ -26,9 +31,9 @@ import torch
 import yaml
 
 from .. import config as cfgmod
-from .. import provenance
+from .. import families, provenance
 from ..evaluate import few_label_subset
-from ..run import entries, load_manifest, load_model, read_run_info, text_encoder
+from ..run import build_text, entries, load_manifest, load_model, read_run_info, text_encoder
 from . import encode, features, probe, stats
 from .data import Windows, entry, load_windows, subject_folds, training_labels
 
@@ -36,7 +41,8 @@ TEXT_METHODS = {"tsfm", "random", "no-stage1", "no-chantext"}
 MAIN_METHODS = ("tsfm", "feat-lr", "sup-ce", "random")
 ABLATIONS = ("no-stage1", "no-chantext", "ms-text-style", "ms-summed")
 PROTO_KEYS = {"name", "scale", "out", "report", "threads", "data_root", "bootstrap", "zeroshot", "frozen", "probe",
-              "feat_lr", "methods", "ablations", "scales"}
+              "feat_lr", "methods", "ablations", "scales", "family_methods", "compare_with"}
+FAMILY_METHOD_KEYS = {"recipe", "set", "prompts", "title"}
 
 
 class ProtocolError(ValueError):
@@ -62,14 +68,45 @@ def load_protocol(path: str | Path, scale: str | None = None) -> dict[str, Any]:
     for k in ("recipe", "seeds"):
         if k not in P["run"]:
             raise ProtocolError(f"{path}: scales.{scale}.{k} missing")
+    fm = _family_methods(path, P.get("family_methods"))
     for m in P.get("methods", []):
-        if m not in MAIN_METHODS:
-            raise ProtocolError(f"{path}: methods: unknown method {m!r} (known: {list(MAIN_METHODS)})")
+        if m not in MAIN_METHODS and m not in fm:
+            raise ProtocolError(f"{path}: methods: unknown method {m!r} (known: {list(MAIN_METHODS) + list(fm)}; "
+                                f"a family recipe joins as family_methods.NAME: {{recipe: ...}})")
+    cw = P.get("compare_with")
+    if cw is not None and not isinstance(cw, str):
+        raise ProtocolError(f"{path}: compare_with: expected the path of a committed bench JSON, got {cw!r}")
     for m in P.get("ablations", []) or []:
         if m not in ABLATIONS:
             raise ProtocolError(f"{path}: ablations: unknown ablation {m!r} (known: {list(ABLATIONS)})")
     P["_path"] = str(path)
     return P
+
+
+def _family_methods(path: Path, fm: Any) -> dict[str, dict[str, Any]]:
+    """Validate ``family_methods`` (name -> {recipe, set, prompts, title}); the recipe must load."""
+    if fm is None:
+        return {}
+    if not isinstance(fm, dict):
+        raise ProtocolError(f"{path}: family_methods: expected a mapping NAME -> {{recipe: RECIPE}}, got {fm!r}")
+    for name, spec in fm.items():
+        key = f"family_methods.{name}"
+        if name in MAIN_METHODS or name in ABLATIONS:
+            raise ProtocolError(f"{path}: {key}: {name!r} is a built-in method; choose another name")
+        if not isinstance(spec, dict) or not isinstance(spec.get("recipe"), str):
+            raise ProtocolError(f"{path}: {key}: expected {{recipe: RECIPE, set: [...], prompts: NAME}}, got {spec!r}")
+        unknown = sorted(set(spec) - FAMILY_METHOD_KEYS)
+        if unknown:
+            raise ProtocolError(f"{path}: {key}: unknown keys {unknown} (known: {sorted(FAMILY_METHOD_KEYS)})")
+        sets = spec.get("set") or []
+        if not isinstance(sets, list) or not all(isinstance(x, str) for x in sets):
+            raise ProtocolError(f"{path}: {key}.set: expected a list of key=value overrides, got {sets!r}")
+        try:
+            cfgmod.load(spec["recipe"], list(sets))
+        except cfgmod.ConfigError as exc:
+            msg = " ".join(str(exc).split())  # one line: the recipe's own problems, joined
+            raise ProtocolError(f"{path}: {key}.recipe: {msg}") from None
+    return fm
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
@@ -112,8 +149,10 @@ class Bench:
         self.out = Path(P.get("out", "runs/bench"))
         self.za = P["zeroshot"]
         self.fb = P["frozen"]
+        self.fm: dict[str, dict[str, Any]] = P.get("family_methods") or {}
         self._win: dict[tuple[str, str], Windows] = {}
         self._train_w: Windows | None = None
+        self._train_names: list[str] | None = None
 
     # ------------------------------------------------------------------ data
     def recipe(self, seed: int, extra: list[str] | None = None) -> cfgmod.Recipe:
@@ -136,18 +175,29 @@ class Bench:
             self._win[key] = w
         return self._win[key]
 
+    def _training_labels(self) -> tuple[list[Any], list[Any]]:
+        """(pretraining entries, training labels): canonical labels with labelled training windows."""
+        from ..data import build_index, resolve_sources
+
+        man = load_manifest(self.za["manifest"], self.root)
+        ents = entries(man, "pretrain")
+        r = self.recipe(0)
+        srcs = resolve_sources(ents, self.root)
+        idx = build_index(srcs, "train", stride_frac=r.data.stride_frac, min_window_frac=r.data.min_window_frac,
+                          min_label_frac=r.data.min_label_frac, labelled_only=True)
+        return ents, training_labels(srcs, idx)
+
+    def train_label_names(self) -> list[str]:
+        """Names of the training labels (what "seen" means in protocol a), without loading windows."""
+        if self._train_names is None:
+            self._train_names = [c.name for c in self._training_labels()[1]]
+        return self._train_names
+
     def train_windows(self) -> Windows:
         """Labelled training windows of the pretraining sets (train split, training stride), training labels."""
         if self._train_w is None:
-            from ..data import build_index, resolve_sources
-
-            man = load_manifest(self.za["manifest"], self.root)
-            ents = entries(man, "pretrain")
+            ents, labels = self._training_labels()
             r = self.recipe(0)
-            srcs = resolve_sources(ents, self.root)
-            idx = build_index(srcs, "train", stride_frac=r.data.stride_frac, min_window_frac=r.data.min_window_frac,
-                              min_label_frac=r.data.min_label_frac, labelled_only=True)
-            labels = training_labels(srcs, idx)
             self._train_w = load_windows(ents, self.root, split="train", labels=labels, stride_frac=r.data.stride_frac,
                                          min_window_frac=r.data.min_window_frac, min_label_frac=r.data.min_label_frac)
         return self._train_w
@@ -189,13 +239,13 @@ class Bench:
         self.log(f"[bench] cell {proto}/{ds}/{method}-s{seed}:{extra} ({row['wall_s']} s)")
 
     def zero_shot_cell(self, ds: str, method: str, seed: int, w: Windows, S: np.ndarray, train_names: list[str],
-                       text: bool, t0: float) -> None:
+                       text: bool, t0: float, extra: dict[str, Any] | None = None) -> None:
         """Protocol (a) scores ``S`` (N, labels of ``w``); non-text methods have -inf for unseen labels."""
         present = stats.present_labels(w.y)
         seen = [k for k, c in enumerate(w.labels) if c.name in set(train_names)]
         allowed = present if text else [k for k in present if k in seen]
         n = len(w.labels)
-        row: dict[str, Any] = {"present": present, "seen": seen, "text_side": text}
+        row: dict[str, Any] = {"present": present, "seen": seen, "text_side": text, **(extra or {})}
         if allowed:
             pred = stats.closed_set_predict(S, allowed)
             row.update(stats.scores(w.y, pred, n))
@@ -324,6 +374,58 @@ class Bench:
                 S[:, k] = S_train[:, pos[c.name]]
         return S
 
+    def run_family(self, method: str, seed: int) -> None:
+        """A ``family_methods`` entry: train every stage of its family from its recipe (seed ``s`` as
+        ``seed`` and ``eval.seed``), then (a) zero-shot by the family's text tower over the target's
+        labels and (b) / (c) the probes on its frozen window embedding."""
+        if not self.pending(method, seed):
+            return
+        spec = self.fm[method]
+        r = cfgmod.load(spec["recipe"], list(spec.get("set") or []) + [f"seed={seed}", f"eval.seed={seed}"])
+        fam = families.get(r.family)
+        run = self.run_dir(method, seed)
+        for stage in fam.stages:
+            self._stage(stage, r, run)
+        model, r, _ = load_model(run, None, str(self.dev))
+        tenc = text_encoder(r, run)
+        for ds in self.a_targets(method):
+            if self.done("a", ds, method, seed):
+                continue
+            t0 = time.time()
+            w = self.target("a", ds)
+            E = self._family_embed(fam, model, tenc, r, w)
+            sets = self._family_prompts(fam, model, tenc, r, w)
+            main = spec.get("prompts") or "labels"
+            if main not in sets:
+                raise ProtocolError(f"{self.P['_path']}: family_methods.{method}.prompts: {main!r} is not a prompt set "
+                                    f"of family {fam.name} (has {sorted(sets)})")
+            present = stats.present_labels(w.y)
+            others = {k: stats.scores(w.y, stats.closed_set_predict(fam.score(E, L), present), len(w.labels))
+                      for k, L in sets.items() if k != main}
+            self.zero_shot_cell(ds, method, seed, w, fam.score(E, sets[main]), self.train_label_names(), True, t0,
+                                extra={"family": fam.name, "recipe": r.name, "prompts": main, "other_prompts": others})
+        for ds in self.b_targets(method):
+            t0 = time.time()
+            w = self.target("b", ds)
+            if all(self.done(p, ds, method, seed) for p in self._frozen_protos(ds)):
+                continue
+            self.frozen_cells(ds, method, seed, w, self._family_embed(fam, model, tenc, r, w), t0)
+
+    def _family_embed(self, fam, model, tenc, r: cfgmod.Recipe, w: Windows) -> np.ndarray:
+        """The family's window embeddings of ``w`` (read from the shards by the same index)."""
+        return fam.embed_windows(model, w.index, w.sources, build_text(tenc, w.sources), r, self.dev)
+
+    def _family_prompts(self, fam, model, tenc, r: cfgmod.Recipe, w: Windows) -> dict[str, np.ndarray]:
+        """Label-text embeddings of ``w``'s labels per prompt set: ``labels`` (the canonical texts, the
+        recipe's template ensemble) and the family's own ``prompt_sets`` where it has them."""
+        texts = [c.text for c in w.labels]
+        out = {"labels": fam.embed_texts(model, tenc, texts, self.dev, r.eval.prompt_ensemble)}
+        if hasattr(fam, "prompt_sets"):
+            window_s = r.data.window_s or w.sources[0].window_s
+            for k, prompts in fam.prompt_sets(texts, window_s).items():
+                out[k] = fam.embed_texts(model, tenc, prompts, self.dev, False)
+        return out
+
     def run_features(self, seed: int) -> None:
         method = "feat-lr"
         if not self.pending(method, seed):
@@ -354,7 +456,10 @@ class Bench:
         for seed in seeds:
             for m in self.P.get("methods", MAIN_METHODS):
                 self.log(f"[bench] === {m} seed {seed} ===")
-                self.run_features(seed) if m == "feat-lr" else self.run_neural(m, seed)
+                if m in self.fm:
+                    self.run_family(m, seed)
+                else:
+                    self.run_features(seed) if m == "feat-lr" else self.run_neural(m, seed)
         for m in self.P.get("ablations", []) or []:      # cheap evaluation-time ablations first
             for seed in seeds:
                 self.log(f"[bench] === ablation {m} seed {seed} ===")

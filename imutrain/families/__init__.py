@@ -87,6 +87,12 @@ class Family:
     def build(self, recipe) -> nn.Module:
         raise NotImplementedError
 
+    def from_manifest(self, recipe, manifest) -> tuple[Any, dict[str, Any]]:
+        """The recipe with what the manifest decides for this family (the recipe's values are the
+        defaults), and what to record in ``run.json``. Called by the trainer before the model is
+        built and ``config.yaml`` written, so evaluation reads the values the run trained with."""
+        return recipe, {}
+
     def init_stage(self, stage: str, model: nn.Module, run_dir: Path, init: Path | None, log: Callable[[str], None]) -> None:
         """Initialise ``model`` for ``stage`` from earlier weights (a fresh, not resumed, stage)."""
 

@@ -141,6 +141,21 @@ class SensorLMFamily(Family):
     def build(self, recipe) -> nn.Module:
         return SensorLM(recipe, tokenizer().vocab_size, minilm_path() if recipe.sensorlm.text_init == "minilm" else None)
 
+    def from_manifest(self, recipe, manifest) -> tuple[Any, dict[str, Any]]:
+        """The manifest's ``captions: {level, labels}`` choose the caption level and whether captions
+        may name labels; the recipe's ``sensorlm.caption_level`` / ``caption_labels`` are the defaults."""
+        import dataclasses
+
+        cap = dict(getattr(manifest, "captions", None) or {})
+        s = recipe.sensorlm
+        level, labels = cap.get("level", s.caption_level), cap.get("labels", s.caption_labels)
+        chosen = {"level": level, "labels": labels,
+                  "level_from": "manifest" if "level" in cap else "recipe",
+                  "labels_from": "manifest" if "labels" in cap else "recipe",
+                  "recipe_default": {"level": s.caption_level, "labels": s.caption_labels}}
+        new = dataclasses.replace(recipe, sensorlm=dataclasses.replace(s, caption_level=level, caption_labels=labels))
+        return new, {"sensorlm_caption_choice": chosen}
+
     def objective(self, ctx: StageContext, model: nn.Module) -> Objective:
         return SensorLMObjective(ctx, model)
 
