@@ -15,7 +15,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .errors import FormatError
-from .fetch import find_marker
 from .registry import DatasetSpec
 
 _SKIP = ("__MACOSX",)
@@ -57,6 +56,8 @@ def find_root(top: Path, spec: DatasetSpec) -> Path:
     Raises ``FormatError`` naming the marker and the patterns when neither is found.
     """
     try:
+        from .fetch import find_marker  # fetch imports requests: not needed to describe a layout
+
         return find_marker(top, spec.marker)
     except FormatError as exc:
         if not spec.layout or not Path(top).is_dir():
