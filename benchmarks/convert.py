@@ -151,6 +151,13 @@ def main() -> None:
     a = ap.parse_args()
     from imudata.acquire import fetch
 
+    # compiled bytecode, as an installed wheel has it (PYTHONDONTWRITEBYTECODE=1 would otherwise make
+    # every process of the run compile imudata again)
+    for repo in (REPO, a.before):
+        if repo:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", "imudata"], cwd=repo, check=True,
+                           stdout=subprocess.DEVNULL)
+
     print(f"# conversion, best of {a.repeat} interleaved rounds; workers {a.workers}; {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -77,3 +77,18 @@ def test_worker_killed_is_one_clear_error() -> None:
 
     with pytest.raises(ImudataError, match="convert x: a worker process died without reporting .* re-run to resume"):
         run_jobs(_jobs.die, [(0,), (1,), (2,)], workers=2, desc="convert x", progress=False)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork server on Windows")
+def test_workers_start_with_the_heavy_modules_already_imported() -> None:
+    """Workers are forked from a server that preloaded numpy, pyarrow and polars: a job finds them
+    imported (a spawned worker would import them itself, ~0.8 CPU-s each)."""
+    import subprocess
+
+    import json
+
+    code = ("import json\nfrom imudata.parallel import run_jobs\nfrom tests.faults import _jobs\n"
+            "r = run_jobs(_jobs.already_imported, [('polars',), ('pyarrow.parquet',), ('numpy',)], workers=2, "
+            "progress=False)\nprint(json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert [imported for imported, _ in json.loads(out.strip().splitlines()[-1])] == [True, True, True]
