@@ -80,11 +80,10 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="imudata-parent-watch", daemon=True).start()
 
 
-#: what a worker imports, loaded once by the fork server so that each worker starts as a fork of a
+#: what every worker imports (besides the job's own module), loaded once by the fork server so that each worker starts as a fork of a
 #: process that already has them (a spawned worker paid ~0.8 CPU-s of imports: half the CPU of
 #: converting HAPT with -j 2; benchmarks/README.md)
-PRELOAD = ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "polars", "scipy.signal", "imudata.convert",
-           "imudata.derive", "imudata.captions.writer")
+PRELOAD = ("numpy", "pyarrow", "pyarrow.parquet", "polars")
 
 
 def _context(fn: Callable[..., Any]) -> Any:
