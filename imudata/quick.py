@@ -28,7 +28,7 @@ def _out(text: str, err: bool = False) -> None:
     stream.flush()
 
 
-def list_output(root: Path | None, as_json: bool) -> None:
+def list_output(root: str | os.PathLike[str] | None, as_json: bool) -> None:
     """Print ``imudata list``: one row per dataset and its status under the root (stdout), the root (stderr)."""
     from . import registry
     from .info import status
@@ -53,7 +53,7 @@ def list_output(root: Path | None, as_json: bool) -> None:
         _out(f"{r['id']:<{w}}  {r['status']:<14}  {r['title']}  [{rates}]{flag}")
 
 
-def info_output(name: str, root: Path | None, as_json: bool) -> None:
+def info_output(name: str, root: str | os.PathLike[str] | None, as_json: bool) -> None:
     """Print ``imudata info NAME``: the registry card, or the converted copy's figures."""
     from . import registry
     from .info import render, summary
@@ -62,10 +62,12 @@ def info_output(name: str, root: Path | None, as_json: bool) -> None:
     _out(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render(data))
 
 
-def _parse(args: list[str], positional: int) -> tuple[list[str], Path | None, bool] | None:
-    """(positional args, --root, --json) when ``args`` use only those, each option at most once; else None."""
+def _parse(args: list[str], positional: int) -> tuple[list[str], str | None, bool] | None:
+    """(positional args, --root, --json) when ``args`` use only those, each option at most once; else None.
+
+    The root stays the text given (the functions it goes to take a path or its text alike)."""
     pos: list[str] = []
-    root: Path | None = None
+    root: str | None = None
     seen: set[str] = set()
     i = 0
     while i < len(args):
@@ -75,10 +77,10 @@ def _parse(args: list[str], positional: int) -> tuple[list[str], Path | None, bo
         elif a == "--root" and a not in seen and i + 1 < len(args):
             seen.add(a)
             i += 1
-            root = Path(args[i])
+            root = args[i]
         elif a.startswith("--root=") and "--root" not in seen:
             seen.add("--root")
-            root = Path(a[len("--root="):])
+            root = a[len("--root="):]
         elif not a.startswith("-") and len(pos) < positional:
             pos.append(a)
         else:
