@@ -50,12 +50,17 @@ class ShardReader:
     #: open ParquetFile handles kept (least recently used closed first): each holds ~1 MB of Arrow
     #: buffers, so 64 handles over a many-shard corpus cost more than the row-group cache itself
     max_open_files = 8
+    #: parsed footers kept, so that reopening a recently closed shard skips parsing its footer (the
+    #: embedded dataset card makes it 30-200 KB): reads cost ~17 % more CPU with 8 handles and
+    #: footers than with 64 handles, for ~60 MB less memory per worker over the real corpus
+    max_footers = 64
 
     def __init__(self, cache_mb: int = 512) -> None:
         self.cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.bytes = 0
         self.limit = cache_mb * 1024 * 1024
         self.offsets: dict[int, np.ndarray] = {}  # row-group boundaries per shard: a few numbers each
+        self.metadata: OrderedDict[int, pq.FileMetaData] = OrderedDict()  # parsed footers, 30-200 KB each
         self.files: OrderedDict[int, pq.ParquetFile] = OrderedDict()
         self.reads = 0
 
@@ -64,8 +69,12 @@ class ShardReader:
         if f is not None:
             self.files.move_to_end(shard_id)
             return f
-        f = pq.ParquetFile(str(path))
+        f = pq.ParquetFile(str(path), metadata=self.metadata.get(shard_id))  # a reopen skips the footer parse
         self.files[shard_id] = f
+        self.metadata[shard_id] = f.metadata
+        self.metadata.move_to_end(shard_id)
+        while len(self.metadata) > self.max_footers:
+            self.metadata.popitem(last=False)
         if shard_id not in self.offsets:
             md = f.metadata
             self.offsets[shard_id] = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
