@@ -80,6 +80,18 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="imudata-parent-watch", daemon=True).start()
 
 
+def _init_worker(parent_pid: int, environ: dict[str, str], cwd: str) -> None:
+    """Worker initializer: the caller's environment and working directory as they are now (a worker
+    of the fork server would otherwise see them as they were when the server started, possibly
+    several ``run_jobs`` calls earlier), then the parent watch."""
+    if dict(os.environ) != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
+    _watch_parent(parent_pid)
+
+
 #: what every worker imports (besides the job's own module), loaded once by the fork server so that each worker starts as a fork of a
 #: process that already has them (a spawned worker paid ~0.8 CPU-s of imports: half the CPU of
 #: converting HAPT with -j 2; benchmarks/README.md)
@@ -122,8 +134,8 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int = 1,
                 bar.update(1)
         else:
             ctx = _context(fn)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_watch_parent,
-                                     initargs=(os.getpid(),)) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(os.getpid(), dict(os.environ), os.getcwd())) as pool:
                 futs = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
                 try:
                     for fut in as_completed(futs):

@@ -38,3 +38,8 @@ def already_imported(module: str) -> tuple[bool, int]:
     import sys
 
     return module in sys.modules, os.getpid()
+
+
+def environ_and_cwd(key: str) -> tuple[str | None, str]:
+    """(``$key`` in this worker, its working directory)."""
+    return os.environ.get(key), os.getcwd()

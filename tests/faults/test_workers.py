@@ -92,3 +92,19 @@ def test_workers_start_with_the_heavy_modules_already_imported() -> None:
             "progress=False)\nprint(json.dumps(r))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert [imported for imported, _ in json.loads(out.strip().splitlines()[-1])] == [True, True, True]
+
+
+def test_workers_see_the_callers_environment_and_folder_of_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server starts once per process; a later run_jobs call's workers still see the
+    environment and working directory the caller has at that call, as spawned workers did."""
+    from imudata.parallel import run_jobs
+
+    from . import _jobs
+
+    monkeypatch.setenv("IMUDATA_TEST_MARK", "first")
+    first = run_jobs(_jobs.environ_and_cwd, [("IMUDATA_TEST_MARK",)] * 2, workers=2, progress=False)
+    monkeypatch.setenv("IMUDATA_TEST_MARK", "second")
+    monkeypatch.chdir(tmp_path)
+    second = run_jobs(_jobs.environ_and_cwd, [("IMUDATA_TEST_MARK",)] * 2, workers=2, progress=False)
+    assert [m for m, _ in first] == ["first", "first"]
+    assert second == [("second", str(tmp_path))] * 2
