@@ -56,7 +56,8 @@ def find_root(top: Path, spec: DatasetSpec) -> Path:
     Raises ``FormatError`` naming the marker and the patterns when neither is found.
     """
     try:
-        from .fetch import find_marker  # fetch imports requests: not needed to describe a layout
+        # imported here: fetch imports requests, which describing a layout does not need
+        from .fetch import find_marker
 
         return find_marker(top, spec.marker)
     except FormatError as exc:

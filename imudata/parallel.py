@@ -14,9 +14,9 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
