@@ -87,10 +87,28 @@ def worker_imports() -> None:
                    check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
-def cli_convert(dataset: str, root: str, workers: int) -> None:
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux): the fork server outlives the CLI by a moment, and its CPU
+    time (and that of the workers it forked) only reaches ``os.times`` once this process reaps it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_all() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def cli_convert(dataset: str, root: str, workers: int, repo: Path = REPO) -> None:
     subprocess.run([sys.executable, "-m", "imudata.cli", "convert", dataset, "--root", root, "--force", "-q",
-                    "-j", str(workers)], cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(REPO)})
+                    "-j", str(workers)], cwd=repo, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(repo)})
+    reap_all()  # the fork server and anything else the CLI left to exit after it
 
 
 def breakdown(dataset: str, root: str) -> dict[str, float]:
@@ -145,8 +163,19 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="a data root where the datasets are already fetched (else a temporary one)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--before", type=Path, default=None,
+                    help="another checkout (e.g. `git archive` of an older commit): its `imudata convert` runs in "
+                         "the same rounds, into its own copy of the root, as the before-reference")
     a = ap.parse_args()
+    become_subreaper()
     from imudata.acquire import fetch
+
+    # compiled bytecode, as an installed wheel has it (PYTHONDONTWRITEBYTECODE=1 would otherwise make
+    # every process of the run compile imudata again)
+    for repo in (REPO, a.before):
+        if repo:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", "imudata"], cwd=repo, check=True,
+                           stdout=subprocess.DEVNULL)
 
     print(f"# conversion, best of {a.repeat} interleaved rounds; workers {a.workers}; {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -161,11 +190,17 @@ def main() -> None:
                 fetch(ds, root, from_path=src, progress=False, log=lambda m: None)
             files = raw_files(ds, src)
             mb = sum(f.stat().st_size for f in files) / 1e6
-            best = {k: float("inf") for k in ("arrow", "pandas", "cli", "start")}
+            best = {k: float("inf") for k in ("arrow", "pandas", "cli", "start", "before")}
             cpu = {k: float("inf") for k in best}
+            runs = [("arrow", lambda: arrow_parse(ds, files)), ("pandas", lambda: pandas_parse(ds, files)),
+                    ("cli", lambda: cli_convert(ds, root, a.workers)), ("start", worker_imports)]
+            if a.before:
+                broot = str(Path(root) / "_before")
+                if not (Path(broot) / ds / "dataset.json").exists():
+                    fetch(ds, broot, from_path=src, progress=False, log=lambda m: None)
+                runs.append(("before", lambda: cli_convert(ds, broot, a.workers, a.before)))
             for _ in range(a.repeat):
-                for k, fn in (("arrow", lambda: arrow_parse(ds, files)), ("pandas", lambda: pandas_parse(ds, files)),
-                              ("cli", lambda: cli_convert(ds, root, a.workers)), ("start", worker_imports)):
+                for k, fn in runs:
                     t0, c0 = time.perf_counter(), cpu_self() + cpu_children()
                     fn()
                     best[k] = min(best[k], time.perf_counter() - t0)
@@ -173,13 +208,18 @@ def main() -> None:
             ratio = best["arrow"] / best["cli"]
             print(f"\n{ds}: {len(files)} source files, {mb:.1f} MB of text; wall s, MB/s, then CPU s, MB per CPU s")
             for k, name in (("arrow", "pyarrow.csv.read_csv, all threads (reference)"), ("pandas", "pandas.read_csv"),
-                            ("cli", f"imudata convert --force -j {a.workers} (fresh process)")):
+                            ("cli", f"imudata convert --force -j {a.workers} (fresh process)"),
+                            ("before", "the same, --before checkout")):
+                if k == "before" and not a.before:
+                    continue
                 print(f"  {name:<46} {best[k]:7.2f} s {mb / best[k]:7.1f} MB/s {cpu[k]:7.2f} cpu-s {mb / cpu[k]:7.1f} MB/cpu-s")
             print(f"  end to end = {100 * ratio:.0f} % of the reference's wall rate, "
                   f"{100 * (cpu['arrow'] / cpu['cli']):.0f} % of its CPU rate (goal >= 50 %: {'met' if ratio >= 0.5 else 'not met'})")
+            paid = 2 if a.workers > 1 else 1  # the CLI, and the fork server the workers are forked from
             print(f"  start-up of one process importing a worker's modules: {best['start']:.2f} s wall, "
-                  f"{cpu['start']:.2f} cpu-s (paid {1 + a.workers} times by -j {a.workers}: "
-                  f"{100 * cpu['start'] * (1 + a.workers) / cpu['cli']:.0f} % of the end-to-end CPU)")
+                  f"{cpu['start']:.2f} cpu-s (paid {paid} times by -j {a.workers}, by the CLI and the fork server: "
+                  f"{100 * cpu['start'] * paid / cpu['cli']:.0f} % of the end-to-end CPU; "
+                  f"{1 + a.workers} times with spawned workers)")
             bd = breakdown(ds, root)
             pmb = bd.pop("parquet MB")
             total = bd["read"] + bd["tables"] + bd["zstd"] + bd["sha256_file re-read"]

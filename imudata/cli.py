@@ -11,9 +11,15 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+if __name__ == "__main__":  # `python -m imudata.cli list`: answer the light commands before importing typer
+    from .quick import answer as _answer
+
+    if (_code := _answer(sys.argv[1:])) is not None:
+        sys.exit(_code)
+
 import typer
 
-from . import __version__, registry
+from . import __version__
 from .errors import ImudataError
 from .jsonout import JSON_HELP, emit
 
@@ -59,26 +65,10 @@ def _err(msg: str) -> None:
 def list_cmd(root: RootOpt = None,
              as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List every dataset imudata can fetch and convert, and its status under the root."""
-    from .info import status
+    # shared with the light entry point (imudata.quick), which answers `list` without typer
+    from .quick import list_output
 
-    rows = []
-    for spec in registry.specs():
-        state, _ = status(spec, root)
-        manual = any(s.manual for s in spec.sources)
-        rows.append({"id": spec.id, "title": spec.card.title, "status": state, "manual_download": manual,
-                     "streams": {s.name: s.rate_hz for s in spec.card.streams}, "license": spec.card.license})
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    from .paths import describe_root
-
-    where, origin = describe_root(root)
-    _err(f"data root: {where} ({origin})")
-    w = max(len(r["id"]) for r in rows)
-    for r in rows:
-        rates = ", ".join(f"{k} {v:g} Hz" for k, v in r["streams"].items())
-        flag = " (manual download)" if r["manual_download"] else ""
-        typer.echo(f"{r['id']:<{w}}  {r['status']:<14}  {r['title']}  [{rates}]{flag}")
+    list_output(root, as_json)
 
 
 @app.command()
@@ -89,10 +79,9 @@ def info(name: Annotated[str, typer.Argument(help="Dataset id.")], root: RootOpt
     Works before anything is downloaded (from the registry); after conversion it shows the
     figures of the converted copy.
     """
-    from .info import render, summary
+    from .quick import info_output
 
-    data = summary(registry.get(name), root)
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render(data))
+    info_output(name, root, as_json)
 
 
 @app.command()

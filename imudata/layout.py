@@ -15,7 +15,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .errors import FormatError
-from .fetch import find_marker
 from .registry import DatasetSpec
 
 _SKIP = ("__MACOSX",)
@@ -57,6 +56,9 @@ def find_root(top: Path, spec: DatasetSpec) -> Path:
     Raises ``FormatError`` naming the marker and the patterns when neither is found.
     """
     try:
+        # imported here: fetch imports requests, which describing a layout does not need
+        from .fetch import find_marker
+
         return find_marker(top, spec.marker)
     except FormatError as exc:
         if not spec.layout or not Path(top).is_dir():

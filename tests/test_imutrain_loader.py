@@ -223,3 +223,48 @@ def test_collate_pads_and_masks():
     assert b.patch_mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2]
     assert b.channel_mask.tolist() == [[True] * 6, [True] * 3 + [False] * 3]
     assert (b.patches[1, 3:] == 0).all() and (b.patches[1, :, 3:] == 0).all()
+
+
+def test_shard_columns_break_at_sessions_subjects_and_gaps(tmp_path):
+    """The index's per-shard columns, compared in Arrow (no Python string per row), break where a
+    session or subject changes or time jumps: each run below is written out by hand."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imutrain.data.windows import _changes, _segments, _shard_columns
+
+    subject = ["a"] * 6 + ["b"] * 2 + ["a"] * 4
+    session = ["s1"] * 3 + ["s2"] * 3 + ["s2"] * 2 + ["s2"] * 2 + ["s3"] * 2
+    t = [0, 1, 2, 0, 1, 5, 2, 3, 6, 7, 0, 1]  # a gap inside s2 at row 5 (1 -> 5 s at 1 Hz)
+    label = [1, 1, None, 2, 2, 2, 3, 3, 4, None, 5, 5]
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"subject": subject, "session": session, "t": pa.array(t, pa.float64()),
+                             "label": pa.array(label, pa.int16())}), path, row_group_size=5)
+    keep, new_session, tt, lab = _shard_columns(path, "a")
+    assert keep.tolist() == [True] * 6 + [False] * 2 + [True] * 4
+    assert new_session.tolist() == [False, False, False, True] + [False] * 6 + [True, False]
+    assert lab.tolist() == [1, 1, -1, 2, 2, 2, -1, -1, 4, -1, 5, 5]
+    starts, ends = _segments(new_session | _changes(keep), tt, 1.0)
+    assert list(zip(starts.tolist(), ends.tolist())) == [(0, 3), (3, 5), (5, 6), (6, 8), (8, 10), (10, 12)]
+
+
+def test_shard_reader_reads_across_row_groups_with_few_open_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imutrain.data.loader import ShardReader
+
+    rng = np.random.default_rng(0)
+    data, paths = [], []
+    for i in range(5):
+        x = rng.standard_normal((100, 2))
+        paths.append(tmp_path / f"{i}.parquet")
+        pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1]}), paths[-1], row_group_size=30)
+        data.append(x.astype(np.float32))
+    reader = ShardReader(cache_mb=1)
+    reader.max_open_files = 2
+    for rep in range(2):
+        for i in (0, 3, 1, 4, 2, 0):
+            got = reader.read(i, paths[i], 25, 40, ["b", "a"])  # rows 25..64: three row groups
+            np.testing.assert_array_equal(got, data[i][25:65, ::-1])
+            assert len(reader.files) <= 2

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -46,27 +47,42 @@ from .windows import Source, WindowIndex
 class ShardReader:
     """Reads row ranges of shards, decoding each needed row group once (LRU cache bounded in MB)."""
 
+    #: open ParquetFile handles kept (least recently used closed first): each holds ~1 MB of Arrow
+    #: buffers, so 64 handles over a many-shard corpus cost more than the row-group cache itself
+    max_open_files = 8
+    #: parsed footers kept, so that reopening a recently closed shard skips parsing its footer (the
+    #: embedded dataset card makes it 30-200 KB): reads cost ~17 % more CPU with 8 handles and
+    #: footers than with 64 handles, for ~60 MB less memory per worker over the real corpus
+    max_footers = 64
+
     def __init__(self, cache_mb: int = 512) -> None:
         self.cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.bytes = 0
         self.limit = cache_mb * 1024 * 1024
-        self.offsets: dict[int, np.ndarray] = {}
-        self.files: dict[int, pq.ParquetFile] = {}
+        self.offsets: dict[int, np.ndarray] = {}  # row-group boundaries per shard: a few numbers each
+        self.metadata: OrderedDict[int, pq.FileMetaData] = OrderedDict()  # parsed footers, 30-200 KB each
+        self.files: OrderedDict[int, pq.ParquetFile] = OrderedDict()
         self.reads = 0
 
     def _file(self, shard_id: int, path: Path) -> pq.ParquetFile:
         f = self.files.get(shard_id)
-        if f is None:
-            from imudata.storage import arrow_path, parquet_filesystem  # s3:// roots: read in place
+        if f is not None:
+            self.files.move_to_end(shard_id)
+            return f
+        from imudata.storage import arrow_path, parquet_filesystem  # s3:// roots: read in place
 
-            f = pq.ParquetFile(arrow_path(path), filesystem=parquet_filesystem(path))
-            self.files[shard_id] = f
+        f = pq.ParquetFile(arrow_path(path), metadata=self.metadata.get(shard_id),  # a reopen skips the footer parse
+                           filesystem=parquet_filesystem(path))
+        self.files[shard_id] = f
+        self.metadata[shard_id] = f.metadata
+        self.metadata.move_to_end(shard_id)
+        while len(self.metadata) > self.max_footers:
+            self.metadata.popitem(last=False)
+        if shard_id not in self.offsets:
             md = f.metadata
             self.offsets[shard_id] = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
-            if len(self.files) > 64:  # keep file handles bounded
-                old = next(iter(self.files))
-                if old != shard_id:
-                    self.files.pop(old)
+        while len(self.files) > self.max_open_files:
+            self.files.popitem(last=False)
         return f
 
     def _group(self, shard_id: int, path: Path, rg: int, columns: list[str]) -> np.ndarray:
@@ -75,8 +91,11 @@ class ShardReader:
         if arr is not None:
             self.cache.move_to_end(key)
             return arr
-        tab = self._file(shard_id, path).read_row_group(rg, columns=columns)
+        # one thread: a row group of a few columns decodes faster than Arrow's pool starts on it, and
+        # each pool thread would keep its own allocator heap in every loader worker
+        tab = self._file(shard_id, path).read_row_group(rg, columns=columns, use_threads=False)
         arr = np.stack([tab.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in columns], 1)
+        del tab
         self.reads += 1
         self.cache[key] = arr
         self.bytes += arr.nbytes
@@ -212,6 +231,10 @@ class WindowStream(IterableDataset):
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
         if info is not None:
             torch.set_num_threads(1)
+            # the C allocator instead of Arrow's default mimalloc pool in loader workers: mimalloc keeps
+            # the pages of every decoded row group (~90 MB over the whole real corpus), malloc returns
+            # them, at the same CPU cost (benchmarks/README.md)
+            pa.set_memory_pool(pa.system_memory_pool())
         reader = ShardReader(self.cache_mb)
         for step, ids in self.work(worker, n_workers):
             samples, rngs = [], []

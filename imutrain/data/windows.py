@@ -179,14 +179,48 @@ class WindowIndex:
                            self.label[mask], self.subject[mask])
 
 
-def _segments(session: np.ndarray, t: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Start/end rows of runs with one session and no time gap (> 1.5 sample periods)."""
+def _changes(a: np.ndarray) -> np.ndarray:
+    """Boolean per row: True where the row differs from the previous one (False for the first row)."""
+    out = np.zeros(len(a), bool)
+    out[1:] = a[1:] != a[:-1]
+    return out
+
+
+def _shard_columns(path: Path, subject: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of ``subject``, session changes, t, label or -1) of one shard, as numpy arrays.
+
+    The string columns are compared inside Arrow (``pyarrow.compute``), never turned into one
+    Python string per row: indexing a large corpus then costs a few bytes per row in transient
+    Arrow buffers, which go back to the allocator, instead of millions of Python objects whose
+    memory the parent process keeps (and forked loader workers inherit).
+    """
+    from imudata.storage import arrow_path, parquet_filesystem
+
+    tab = pq.read_table(arrow_path(path), columns=["subject", "session", "t", "label"],
+                        filesystem=parquet_filesystem(path))  # local or s3:// root
+    n = tab.num_rows
+    keep = pc.equal(tab.column("subject"), subject).to_numpy(zero_copy_only=False)
+    keep = np.asarray(keep, dtype=bool)
+    session = pc.fill_null(tab.column("session"), "")
+    new_session = np.zeros(n, bool)
+    if n > 1:
+        new_session[1:] = pc.not_equal(session.slice(1), session.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    t = tab.column("t").to_numpy()
+    lab = pc.fill_null(tab.column("label"), -1).to_numpy().astype(np.int64)
+    lab[~keep] = -1
+    del tab, session
+    return keep, new_session, t, lab
+
+
+def _segments(new_session: np.ndarray, t: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Start/end rows of runs with no break: a new session (``new_session`` True at its first row)
+    or a time gap (> 1.5 sample periods, or time not increasing)."""
     n = len(t)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     brk = np.zeros(n, bool)
     brk[0] = True
-    brk[1:] = (session[1:] != session[:-1]) | (np.diff(t) > 1.5 / rate) | (np.diff(t) <= 0)
+    brk[1:] = new_session[1:] | (np.diff(t) > 1.5 / rate) | (np.diff(t) <= 0)
     starts = np.flatnonzero(brk)
     ends = np.append(starts[1:], n)
     return starts, ends
@@ -214,8 +248,6 @@ def build_index(sources: Sequence[Source], split: str, *, stride_frac: float, mi
                 min_label_frac: float, window_s: float | None = None, labelled_only: bool = False,
                 subjects: dict[str, list[str]] | None = None) -> WindowIndex:
     """Index the windows of ``split`` over every source that has it (``subjects`` overrides per source id)."""
-    from imudata.storage import arrow_path, parquet_filesystem
-
     shards: list[Shard] = []
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("source", "shard", "start", "length", "label", "subject")}
     for si, src in enumerate(sources):
@@ -226,15 +258,8 @@ def build_index(sources: Sequence[Source], split: str, *, stride_frac: float, mi
         stride = max(1, int(round(win * stride_frac)))
         for subject in subs:
             for path, rows in src.shards_by_subject.get(str(subject), []):
-                tab = pq.read_table(arrow_path(path), columns=["subject", "session", "t", "label"],
-                                    filesystem=parquet_filesystem(path))  # local or s3:// root
-                subj_col = tab.column("subject").to_numpy(zero_copy_only=False)
-                keep = subj_col == str(subject)
-                session = tab.column("session").to_numpy(zero_copy_only=False)
-                t = tab.column("t").to_numpy()
-                lab = pc.fill_null(tab.column("label"), -1).to_numpy().astype(np.int64)
-                lab = np.where(keep, lab, -1)
-                seg_s, seg_e = _segments(np.where(keep, session, ""), t, src.rate)
+                keep, new_session, t, lab = _shard_columns(path, str(subject))
+                seg_s, seg_e = _segments(new_session | _changes(keep), t, src.rate)
                 shard_id = len(shards)
                 shards.append(Shard(path, si, str(subject), rows))
                 st_list, ln_list = [], []

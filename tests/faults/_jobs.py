@@ -31,3 +31,15 @@ def die(i: int) -> int:
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.5)
     return i
+
+
+def already_imported(module: str) -> tuple[bool, int]:
+    """(whether ``module`` was imported before this job ran, this worker's pid)."""
+    import sys
+
+    return module in sys.modules, os.getpid()
+
+
+def environ_and_cwd(key: str) -> tuple[str | None, str]:
+    """(``$key`` in this worker, its working directory)."""
+    return os.environ.get(key), os.getcwd()

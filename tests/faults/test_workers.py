@@ -77,3 +77,34 @@ def test_worker_killed_is_one_clear_error() -> None:
 
     with pytest.raises(ImudataError, match="convert x: a worker process died without reporting .* re-run to resume"):
         run_jobs(_jobs.die, [(0,), (1,), (2,)], workers=2, desc="convert x", progress=False)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork server on Windows")
+def test_workers_start_with_the_heavy_modules_already_imported() -> None:
+    """Workers are forked from a server that preloaded numpy, pyarrow and polars: a job finds them
+    imported (a spawned worker would import them itself, ~0.8 CPU-s each)."""
+    import subprocess
+
+    import json
+
+    code = ("import json\nfrom imudata.parallel import run_jobs\nfrom tests.faults import _jobs\n"
+            "r = run_jobs(_jobs.already_imported, [('polars',), ('pyarrow.parquet',), ('numpy',)], workers=2, "
+            "progress=False)\nprint(json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert [imported for imported, _ in json.loads(out.strip().splitlines()[-1])] == [True, True, True]
+
+
+def test_workers_see_the_callers_environment_and_folder_of_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server starts once per process; a later run_jobs call's workers still see the
+    environment and working directory the caller has at that call, as spawned workers did."""
+    from imudata.parallel import run_jobs
+
+    from . import _jobs
+
+    monkeypatch.setenv("IMUDATA_TEST_MARK", "first")
+    first = run_jobs(_jobs.environ_and_cwd, [("IMUDATA_TEST_MARK",)] * 2, workers=2, progress=False)
+    monkeypatch.setenv("IMUDATA_TEST_MARK", "second")
+    monkeypatch.chdir(tmp_path)
+    second = run_jobs(_jobs.environ_and_cwd, [("IMUDATA_TEST_MARK",)] * 2, workers=2, progress=False)
+    assert [m for m, _ in first] == ["first", "first"]
+    assert second == [("second", str(tmp_path))] * 2
