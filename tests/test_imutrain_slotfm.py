@@ -193,3 +193,33 @@ def test_short_pretraining_run_lowers_the_loss(tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["slotfm_sampling"]["draws_per_dataset"] == 40 * 8
     assert n_bands(r.slotfm) == 3
+
+
+# ------------------------------------------------------------------------------------ HAR protocol
+def test_slot_head_learns_which_slot_carries_the_class():
+    """The class is written into slot 2 only (other slots are noise): the head must find it."""
+    from imutrain.bench.slotfm_har import fit_slot_head
+
+    rng = np.random.default_rng(0)
+    n, K, D = 300, 8, 16
+    y = rng.integers(0, 3, n)
+    s = rng.normal(size=(n, K, D)).astype(np.float32)
+    s[:, 2, :3] += 4.0 * np.eye(3, dtype=np.float32)[y]
+    scores = fit_slot_head(s[:200], y[:200], s[200:], 3, heads=4, hidden=32, epochs=30, lr=1e-2, weight_decay=1e-4,
+                           batch_size=64, seed=0)
+    assert (scores.argmax(1) == y[200:]).mean() > 0.8        # chance is 1/3
+
+
+def test_har_protocol_refuses_unknown_keys_and_methods(tmp_path):
+    from imutrain.bench.slotfm_har import ProtocolError, load_protocol
+
+    good = Path(__file__).resolve().parents[1] / "results" / "slotfm-har.yaml"
+    P = load_protocol(good)
+    assert P["targets"] == ["uschad", "motionsense", "daphnet"] and P["folds"] == 5
+    bad = tmp_path / "p.yaml"
+    bad.write_text(good.read_text() + "extra_key: 1\n")
+    with pytest.raises(ProtocolError, match="unknown keys \\['extra_key'\\]"):
+        load_protocol(bad)
+    bad.write_text(good.read_text().replace("methods: [slotfm,", "methods: [slotfn,"))
+    with pytest.raises(ProtocolError, match="unknown method 'slotfn'"):
+        load_protocol(bad)
