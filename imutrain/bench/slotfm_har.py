@@ -398,7 +398,8 @@ def results_markdown(bench: HarBench, doc: dict[str, Any]) -> str:
                          f"{_pct(b['mean'])} [{_pct(b['lo'])}, {_pct(b['hi'])}] | {_pct(c['acc_folds_mean'])} | {v} |")
         lines += [f"| chance | | uniform {_pct(ch['f1_uniform'])}, majority {_pct(ch['f1_majority'])} | | "
                   f"uniform {_pct(ch['acc_uniform'])}, majority {_pct(ch['acc_majority'])} | |", ""]
-    lines += ["### Pretraining runs", "", "| run | stage | steps | first → final train loss | last val loss | seconds |",
+    lines += ["### Pretraining runs", "", "| run | stage | steps | first → final train loss (logged every 10 steps) | "
+              "last validation | seconds |",
               "|---|---|---|---|---|---|"]
     for run, info in doc["pretraining"].items():
         for stage, s in info.items():
@@ -406,9 +407,10 @@ def results_markdown(bench: HarBench, doc: dict[str, Any]) -> str:
                 lines.append(f"| {run} | sup-ce | {s['steps']} | → {s['final_loss']:.3f} | | {s['wall_s']} |")
                 continue
             val = s["val"] or {}
-            vl = val.get("loss", val.get("recon", val.get("f1")))
+            key = next((k for k in ("loss", "recon", "f1") if k in val), None)
+            vl = f"{key} {val[key]:.3f}" if key else None
             fl = f"{s['first_loss']:.2f} → {s['final_loss']:.2f}" if s["final_loss"] is not None else ""
-            lines.append(f"| {run} | {stage} | {s['steps']} | {fl} | {'' if vl is None else f'{vl:.3f}'} | "
+            lines.append(f"| {run} | {stage} | {s['steps']} | {fl} | {vl or ''} | "
                          f"{'' if s['time_s'] is None else round(s['time_s'])} |")
     if doc["not_run"]:
         lines += ["", "Cells not run: " + ", ".join(doc["not_run"]) + "."]
