@@ -210,9 +210,40 @@ class SensorLMConfig:
 
 
 @dataclass
+class SlotFMConfig:
+    """The SlotFM family (``family: slotfm``): band input, slot attention, decoders, per-band losses."""
+
+    rate_hz: float = 50.0                   # every window is resampled to this rate
+    bands: str = "0-1,1-4,4-"               # imudata.signal band spec; "none": the raw signal, one encoder
+    order: int = 4                          # Butterworth order (imudata.signal.split_bands)
+    enc_channels: int = 64                  # width of each band's ResNet encoder
+    enc_blocks: int = 4
+    dec_channels: int = 64                  # width of each band's ResNet decoder
+    dec_blocks: int = 4
+    kernel: int = 3
+    hidden: int = 64                        # slot-attention MLP hidden width
+    slots: int = 8
+    slot_dim: int = 32
+    iters: int = 3
+    slot_init: str = "fixed"                # fixed (learned initial slots) | resampled (mu + sigma * noise)
+    pooling: str = "slots"                  # slots | mean (ablation: mean of the frame grid, no slot attention)
+    mse: list[float] = field(default_factory=lambda: [1.0, 1.0, 0.0])     # per band (Table 5)
+    ssim: list[float] = field(default_factory=lambda: [0.0, 100.0, 50.0])
+    stft: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.1])
+    ssim_window: list[int] = field(default_factory=lambda: [25, 25, 10])
+    stft_ffts: list[int] = field(default_factory=lambda: [16, 32, 64])    # MS-STFT sizes (Hann, hop n/4)
+    std_weighted: bool = True               # draw training windows with probability ~ their std
+    draw_cap: int = 2_000_000               # std-weighted draws per dataset: min(steps * batch, this); the
+                                            # loader re-permutes the drawn multiset when a run needs more
+    val_windows: int = 256                  # validation windows (evenly spaced) scored every val_every
+    head_heads: int = 4                     # downstream self-attention over slots
+    head_hidden: int = 128                  # downstream MLP
+
+
+@dataclass
 class Recipe:
     name: str = "tiny"
-    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm
+    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm | slotfm
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -222,6 +253,7 @@ class Recipe:
     align: AlignConfig = field(default_factory=AlignConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sensorlm: SensorLMConfig = field(default_factory=SensorLMConfig)
+    slotfm: SlotFMConfig = field(default_factory=SlotFMConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Every hyper-parameter. A family's own section appears only for that family, and the default
@@ -229,6 +261,8 @@ class Recipe:
         d = dataclasses.asdict(self)
         if self.family != "sensorlm":
             d.pop("sensorlm")
+        if self.family != "slotfm":
+            d.pop("slotfm")
         if self.family == "tsfm":
             d.pop("family")
         return d
@@ -353,6 +387,34 @@ def _validate(r: Recipe) -> list[str]:
 
         if s.caption_level not in LEVELS:
             p.append(f"sensorlm.caption_level: unknown {s.caption_level!r} (known: {', '.join(LEVELS)})")
+    if r.family == "slotfm":
+        p += _validate_slotfm(r.slotfm)
+    return p
+
+
+def _validate_slotfm(s: SlotFMConfig) -> list[str]:
+    p: list[str] = []
+    n = 1
+    if s.bands != "none":
+        from imudata.signal import BandError, parse_bands
+
+        try:
+            n = len(parse_bands(s.bands))
+        except BandError as exc:
+            p.append(f"slotfm.bands: {exc}")
+    for key in ("mse", "ssim", "stft", "ssim_window"):
+        if len(getattr(s, key)) != n:
+            p.append(f"slotfm.{key}: expected one value per band ({n}), got {len(getattr(s, key))}")
+    if s.slot_init not in ("fixed", "resampled"):
+        p.append(f"slotfm.slot_init must be fixed or resampled (got {s.slot_init!r})")
+    if s.pooling not in ("slots", "mean"):
+        p.append(f"slotfm.pooling must be slots or mean (got {s.pooling!r})")
+    if s.kernel % 2 == 0:
+        p.append("slotfm.kernel must be odd")
+    if s.slot_dim % s.head_heads:
+        p.append("slotfm.slot_dim must be divisible by slotfm.head_heads")
+    if any(w < 2 for w in s.ssim_window) or any(f < 4 for f in s.stft_ffts):
+        p.append("slotfm.ssim_window values must be >= 2 and slotfm.stft_ffts >= 4")
     return p
 
 
