@@ -351,7 +351,7 @@ def _split_block(fb: FilterBank, x: np.ndarray, zero_phase: bool, precision: str
                 home[b.high] = out[i]
         edges = list(fb.lowpass)
         dest = [home[e] if e in home else np.empty_like(x) for e in edges]
-        if zero_phase:
+        if zero_phase and edges:  # no edges: one band "0-", the signal itself
             _zero_phase_bank([fb.lowpass[e] for e in edges], x, dest, precision)
         else:
             for e, d in zip(edges, dest):

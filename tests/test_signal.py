@@ -413,3 +413,14 @@ def test_cli_bands_and_resample(synth_root: Path):
     assert res.exit_code == 0, res.output
     card = json.loads((synth_root / "hapt" / "dataset.json").read_text())
     assert [s["name"] for s in card["streams"]] == ["imu", "imu_bands", "imu_25hz"]
+
+
+def test_a_single_all_pass_band_is_the_signal_itself():
+    """``"0-"`` (one band, no edge) returns the input unchanged, zero-phase or causal, long or short."""
+    rng = np.random.default_rng(3)
+    for n in (40, 5000):
+        x = rng.normal(size=(n, 3))
+        for zero_phase in (True, False):
+            y = split_bands(x, 50.0, "0-", zero_phase=zero_phase)
+            assert y.shape == (1, n, 3)
+            assert np.array_equal(y[0], x)
