@@ -8,8 +8,8 @@ Three parts, all in one run:
    reading the windows (Parquet row groups through the LRU cache), the per-window generators,
    augmentation of both views, interpolation of patches to the patch length with z-scoring, and padding /
    collation into tensors. The augmentation and patching are timed twice, interleaved: the
-   batched path the collator uses (``augment_batch``, ``patchify_many``) and the per-window
-   reference (``augment`` and ``patchify`` once per window, the previous collator's way). All
+   batched path the collator uses (``augment_views``, ``patchify_many``) and the per-window
+   reference (``augment_sequential`` and ``patchify`` once per window, the earlier collator's way). All
    in CPU seconds of this process (on a shared machine wall time includes waiting for a core).
 2. **End to end**: the DataLoader with ``--workers`` processes (the full worker path: lazy
    Parquet reads, augmentation, two-view patching for stage 1, or one view + label text for
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 def breakdown(st, col, steps: int) -> dict[str, float]:
     """Seconds per stage for ``steps`` training batches, in this process (see the module docstring)."""
-    from imutrain.augment import augment, augment_batch
+    from imutrain.augment import augment_sequential, augment_views
     from imutrain.data.collate import Sample, patchify, patchify_many
     from imutrain.data.loader import ShardReader
 
@@ -64,13 +64,12 @@ def breakdown(st, col, steps: int) -> dict[str, float]:
         c2 = time.process_time()
         xs = [np.nan_to_num(s.x.astype(np.float32)) for s in samples]
         names = [s.names for s in samples]
-        aug = augment_batch(xs, names, rngs, col.aug)
-        augment_batch(xs, names, rngs, col.aug)  # stage 1 augments both views, each by its own draw
+        aug = augment_views(xs, names, rngs, col.aug, 2)[0]  # stage 1 augments both views, each by its own draw
         c3 = time.process_time()
         rngs = [np.random.default_rng(sd) for sd in rng_seeds]
         c3b = time.process_time()
         for _ in range(2):
-            [augment(x, n, r, col.aug) for x, n, r in zip(xs, names, rngs)]
+            [augment_sequential(x, n, r, col.aug) for x, n, r in zip(xs, names, rngs)]
         c4 = time.process_time()
         both = xs + [a for a, _ in aug]
         rates = [s.rate for s in samples] * 2

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..augment import augment_batch
+from ..augment import augment_views
 from ..config import AugmentConfig
 
 STD_FLOOR = 1e-6
@@ -174,12 +174,13 @@ class Collator:
             if train and rng is not None:
                 patch_s = s.patch_s * float(rng.choice(self.patch_scales))
             geo.append((s.rate, patch_s))
-        # augmentation draws come from each window's own generator, after its patch-scale draw; in
-        # stage 1 both views are augmented, each by its own draw (view 2's draw first)
+        # augmentation draws come from each window's own generator, after its patch-scale draw: one
+        # block of uniforms for all views (in stage 1 both views are augmented, view 2 first)
         augmenting = self.mode in ("pretrain", "align") and rngs is not None
-        aug = augment_batch(xs, [s.names for s in samples], rngs, self.aug) if augmenting else None
-        aug1 = augment_batch(xs, [s.names for s in samples], rngs, self.aug) \
-            if augmenting and self.mode == "pretrain" else None
+        aug = aug1 = None
+        if augmenting:
+            views = augment_views(xs, [s.names for s in samples], rngs, self.aug, 2 if self.mode == "pretrain" else 1)
+            aug, aug1 = views[0], (views[1] if len(views) > 1 else None)
         for i, s in enumerate(samples):
             rng = rngs[i] if rngs is not None else None
             x = xs[i]
