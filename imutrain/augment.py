@@ -233,46 +233,51 @@ def _rotations(u: np.ndarray, max_deg: float) -> np.ndarray:
 _NOISE = torch.Generator()
 
 
-def _noise(seeds: np.ndarray, T: int, C: int) -> np.ndarray:
-    """(n, T, C) float32 standard normal noise, row i a function of ``seeds[i]`` alone (torch's
+def _noise(seeds: np.ndarray, C: int, T: int) -> np.ndarray:
+    """(n, C, T) float32 standard normal noise, row i a function of ``seeds[i]`` alone (torch's
     vectorised normal sampler: ~3x numpy's per value here). torch seeds its Mersenne Twister with
     the seed's low 32 bits."""
-    out = torch.empty((len(seeds), T, C), dtype=torch.float32)
+    out = torch.empty((len(seeds), C, T), dtype=torch.float32)
     for i, s in enumerate(seeds.tolist()):
         _NOISE.manual_seed(s)
-        torch.randn((T, C), generator=_NOISE, out=out[i])
+        torch.randn((C, T), generator=_NOISE, out=out[i])
     return out.numpy()
 
 
-def apply(X: np.ndarray, d: Draws, lay: Layout, cfg: AugmentConfig) -> np.ndarray:
-    """Apply ``d`` to windows ``X`` (N, T, C) float32 in ``augment_sequential``'s order: rotation,
-    time warp, scaling, jitter, channel shuffle. Returns a new (N, T, C) array."""
-    N, T, C = X.shape
-    X = X.copy()
-    rows = np.flatnonzero(d.rotate)
-    if len(rows):
-        Xr = X[rows]
-        for p, triads_ in enumerate(lay.places):
-            Rt = d.R[rows, p].transpose(0, 2, 1)
-            for cols in triads_:
-                sl = slice(cols[0], cols[0] + 3) if cols == (cols[0], cols[0] + 1, cols[0] + 2) else list(cols)
-                Xr[:, :, sl] = np.matmul(Xr[:, :, sl], Rt)
-        X[rows] = Xr
+def apply(X0: np.ndarray, d: Draws, lay: Layout, cfg: AugmentConfig) -> np.ndarray:
+    """Apply ``d`` to G channel-major windows ``X0`` (G, C, T) float32; row ``r`` of the result
+    (N, C, T) is view ``r // G`` of window ``r % G``.
+
+    Time warp, then rotation, scaling and channel shuffle as ONE per-row C x C matrix, then jitter.
+    ``augment_sequential`` rotates before warping and shuffles after jitter: the same law, since
+    warping resamples every channel at the same positions (it commutes with any channel matrix)
+    and the permuted noise of independent standard normals is again independent standard normals
+    (jitter's std is taken per channel either way, so it follows its channel)."""
+    G, C, T = X0.shape
+    N = len(d.rotate)
+    win = np.arange(N) % G
+    Y = X0[win]
     rows = np.flatnonzero(d.warp)
     if len(rows):
-        X[rows] = _warp(X[rows], d.knots[rows])
-    if d.scale.any():
-        X *= d.gain[:, None, :]
+        Y[rows] = _warp(X0, win[rows], d.knots[rows])
+    A = np.zeros((N, C, C), np.float32)
+    A[:, np.arange(C), np.arange(C)] = 1.0
+    for p, triads_ in enumerate(lay.places):
+        for cols in triads_:
+            c = np.array(cols)
+            A[:, c[:, None], c[None, :]] = d.R[:, p]       # y = R x on the triad's (x, y, z)
+    A *= d.gain[:, :, None]                               # then each channel's gain
+    A = np.take_along_axis(A, d.perm[:, :, None], 1)      # then channel j <- channel perm[j]
+    Y = np.matmul(A, Y)
     rows = np.flatnonzero(d.jitter)
     if len(rows):
-        Xj = X[rows]
-        std = Xj.std(1, keepdims=True) + np.float32(1e-6)
-        Xj += _noise(d.seed[rows], T, C) * (np.float32(cfg.jitter) * std)
-        X[rows] = Xj
-    rows = np.flatnonzero(d.shuffle)
-    if len(rows):
-        X[rows] = np.take_along_axis(X[rows], d.perm[rows, None, :], 2)
-    return X
+        Yj = Y[rows]
+        m = np.add.reduce(Yj, axis=-1, keepdims=True) / np.float32(T)
+        dev = Yj - m
+        std = np.sqrt(np.einsum("...i,...i->...", dev, dev) / np.float32(T))[..., None] + np.float32(1e-6)
+        Yj += _noise(d.seed[rows], C, T) * (np.float32(cfg.jitter) * std)
+        Y[rows] = Yj
+    return Y
 
 
 @functools.lru_cache(maxsize=64)
@@ -281,18 +286,20 @@ def _knot_matrix(T: int) -> np.ndarray:
     return np.stack([np.interp(np.linspace(0, 1, T), np.linspace(0, 1, _KNOTS), e) for e in np.eye(_KNOTS)], 1)
 
 
-def _warp(X: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """``time_warp`` of every row: speed curve from its knots, positions by cumulative sum, then
-    linear interpolation of every channel at those positions (``np.interp``'s formula)."""
-    n, T, C = X.shape
+def _warp(X0: np.ndarray, win: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """``time_warp`` of windows ``X0[win]`` (channel-major): speed curve from the knots, positions by
+    cumulative sum, then every channel linearly interpolated at those positions (``np.interp``'s
+    formula, positions in float64)."""
+    G, C, T = X0.shape
     speed = knots @ _knot_matrix(T).T                      # (n, T)
     pos = np.cumsum(speed, axis=1)
     pos = (pos - pos[:, :1]) / (pos[:, -1:] - pos[:, :1]) * (T - 1)
     lo = np.clip(np.floor(pos).astype(np.int64), 0, T - 2)
-    w = (pos - lo).astype(np.float32)[:, :, None]
-    r = np.arange(n)[:, None]
-    a = X[r, lo]
-    return (X[r, lo + 1] - a) * w + a
+    w = (pos - lo).astype(np.float32)[:, None, :]
+    flat = (win[:, None, None] * C + np.arange(C)[None, :, None]) * T + lo[:, None, :]  # (n, C, T)
+    src = X0.reshape(-1)
+    a = src.take(flat)
+    return (src.take(flat + 1) - a) * w + a
 
 
 def augment_views(xs: list[np.ndarray], names: list[list[str]], rngs: list[np.random.Generator],
@@ -313,14 +320,13 @@ def augment_views(xs: list[np.ndarray], names: list[list[str]], rngs: list[np.ra
         lay = layout(nm)
         K = _n_uniforms(lay, C)
         U = np.stack([rngs[i].random((views, K)) for i in idx], 1).reshape(views * len(idx), K)
-        X = np.stack([xs[i] for i in idx]).astype(np.float32, copy=False)
-        X = np.broadcast_to(X, (views,) + X.shape).reshape(views * len(idx), T, C)
+        X0 = np.stack([xs[i].T for i in idx]).astype(np.float32, copy=False)  # (G, C, T)
         d = draw(U, lay, C, T, cfg)
-        Y = apply(X, d, lay, cfg)
+        Y = apply(X0, d, lay, cfg)
         for v in range(views):
             for k, i in enumerate(idx):
                 row = v * len(idx) + k
-                out[v][i] = (Y[row], d.perm[row])
+                out[v][i] = (Y[row].T, d.perm[row])  # (T, C) views of channel-major rows
     return out
 
 
