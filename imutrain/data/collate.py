@@ -62,7 +62,9 @@ def patchify_many(xs: list[np.ndarray], rates: list[float], patch_ss: list[float
         P = max(1, min(T // n, max_patches))
         groups.setdefault((n, P, C), []).append(i)
     for (n, P, C), idx in groups.items():
-        seg = np.stack([xs[i][: P * n] for i in idx]).reshape(len(idx), P, n, C)
+        # channel-major (G, C, P, n): a straight copy when the windows are transposed channel-major
+        # rows (augment_views' output), one transposing copy otherwise
+        seg = np.stack([xs[i][: P * n].T for i in idx]).reshape(len(idx), C, P, n)
         z, stats = _patch_core(seg, L)
         for k, i in enumerate(idx):
             out[i] = (z[k], stats[k])
@@ -78,21 +80,23 @@ def _mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _patch_core(seg: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
-    """(G, P, n, C) patches of samples -> z-scored (G, P, C, L) and signed-log stats (G, P, C, 2).
+    """(G, C, P, n) channel-major patches of samples -> z-scored (G, P, C, L) and signed-log stats
+    (G, P, C, 2).
 
-    The patches are transposed once to (G, P, C, n) so every reduction and the interpolation
-    (one matmul with the (n, L) interpolation matrix) run along a contiguous axis.
+    Every reduction and the interpolation (one matmul with the (n, L) interpolation matrix) run
+    along the contiguous last axis; the result is returned as a (G, P, C, L) view, which the
+    collator copies into the padded batch anyway.
     """
-    n = seg.shape[2]
-    seg = np.ascontiguousarray(seg.transpose(0, 1, 3, 2))  # (G, P, C, n)
-    mean, std = _mean_std(seg)                             # (G, P, C) in SI units
-    p = np.matmul(seg, interp_matrix(n, L).T)              # (G, P, C, L)
+    n = seg.shape[-1]
+    mean, std = _mean_std(seg)                             # (G, C, P) in SI units
+    p = np.matmul(seg, interp_matrix(n, L).T)              # (G, C, P, L)
     pm, ps = _mean_std(p)
     ok = ps > STD_FLOOR
-    z = (p - pm[..., None]) / np.where(ok, ps, np.float32(1.0))[..., None]
-    z[~ok] = 0.0
-    stats = np.stack([slog(mean), slog(std)], -1).astype(np.float32)
-    return z.astype(np.float32, copy=False), stats
+    p -= pm[..., None]
+    p *= (np.float32(1.0) / np.where(ok, ps, np.float32(1.0)))[..., None]
+    p[~ok] = 0.0
+    stats = np.stack([slog(mean), slog(std)], -1).astype(np.float32).transpose(0, 2, 1, 3)
+    return p.astype(np.float32, copy=False).transpose(0, 2, 1, 3), stats
 
 
 @dataclass
