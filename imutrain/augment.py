@@ -1,8 +1,10 @@
-"""Physically plausible signal augmentations, applied per window on raw SI-unit data (numpy).
+"""Physically plausible signal augmentations of raw SI-unit windows, batched (numpy, torch noise).
 
-A window is ``x`` (T, C) plus its channel names (``<placement>_<sensor>_<axis>``). Each function
-takes an explicit ``numpy.random.Generator`` so a window's augmentation is a pure function of its
-seed (exact resume, identical results for any number of workers).
+A window is ``x`` (T, C) plus its channel names (``<placement>_<sensor>_<axis>``). Each window has
+its own ``numpy.random.Generator`` so its augmentation is a pure function of its seed (exact resume,
+identical results for any number of workers or batch composition). ``augment_views`` takes one
+block of uniforms per window and does everything else for the whole batch; ``augment_sequential``
+is the earlier per-window code (one draw per operation), kept as the reference of the same law.
 
 - jitter: Gaussian noise scaled to each channel's own std (unit-free, unlike noise in raw units);
 - scaling: one gain per sensor triad (a miscalibrated sensor scales all three axes alike);
