@@ -191,3 +191,25 @@ def test_jitter_noise_is_standard_normal_and_independent():
     corr = np.array([np.corrcoef(a[i], c[i])[0, 1] for i in range(40)] +
                     [np.corrcoef(a[i], a[i + 1])[0, 1] for i in range(39)])
     assert np.abs(corr).max() < 4.5 / math.sqrt(a.shape[1])
+
+
+# ------------------------------------------------------------------ the loader's per-window generators
+def test_window_generators_are_keyed_and_uniform():
+    """A generator per (seed, step, slot): reproducible, different for any other key, and the first
+    draws over many slots / steps / seeds uniform and uncorrelated between neighbours."""
+    from imutrain.data.loader import window_generators
+
+    a = [g.random(3) for g in window_generators(3, 7, np.arange(4))]
+    b = [g.random(3) for g in window_generators(3, 7, np.array([2, 3]))]
+    assert np.array_equal(a[2], b[0]) and np.array_equal(a[3], b[1])  # a slot's stream ignores the others
+    keys = [(3, 8, 0), (4, 7, 0), (-3, 7, 0), (3, 7, 1), (2**40, 7, 0)]
+    firsts = {window_generators(s, st, np.array([sl]))[0].random() for s, st, sl in keys}
+    assert len(firsts | {a[0][0]}) == len(keys) + 1
+    n = 4000
+    u = np.array([g.random() for g in window_generators(0, 0, np.arange(n))])
+    v = np.array([window_generators(0, st, np.array([0]))[0].random() for st in range(n)])
+    w = np.array([window_generators(s, 0, np.array([0]))[0].random() for s in range(n)])
+    for x in (u, v, w):
+        assert ks_distance(x, np.linspace(0, 1, 100001)) < ks_bound(n, 100001)
+        assert abs(np.corrcoef(x[:-1], x[1:])[0, 1]) < 4.5 / math.sqrt(n)
+    assert len(np.unique(np.concatenate([u, v, w]))) == 3 * n - 2  # (0, 0, 0) is in all three
