@@ -89,7 +89,7 @@ def _patch_core(seg: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     """
     n = seg.shape[-1]
     mean, std = _mean_std(seg)                             # (G, C, P) in SI units
-    p = np.matmul(seg, interp_matrix(n, L).T)              # (G, C, P, L)
+    p = (seg.reshape(-1, n) @ interp_matrix(n, L).T).reshape(seg.shape[:-1] + (L,))  # (G, C, P, L): one GEMM
     pm, ps = _mean_std(p)
     ok = ps > STD_FLOOR
     p -= pm[..., None]
@@ -206,7 +206,8 @@ class Collator:
             xs.append(x)
             patch_s = s.patch_s
             if train and rng is not None:
-                patch_s = s.patch_s * float(rng.choice(self.patch_scales))
+                # the draw of rng.choice(self.patch_scales) (one integers(0, n)), without choice's overhead
+                patch_s = s.patch_s * float(self.patch_scales[int(rng.integers(0, len(self.patch_scales)))])
             geo.append((s.rate, patch_s))
         # augmentation draws come from each window's own generator, after its patch-scale draw: one
         # block of uniforms for all views (in stage 1 both views are augmented, view 2 first)
