@@ -292,7 +292,7 @@ def _warp(X0: np.ndarray, win: np.ndarray, knots: np.ndarray) -> np.ndarray:
     """``time_warp`` of windows ``X0[win]`` (channel-major): speed curve from the knots, positions by
     cumulative sum, then every channel linearly interpolated at those positions (``np.interp``'s
     formula, positions in float64)."""
-    G, C, T = X0.shape
+    _, C, T = X0.shape
     speed = knots @ _knot_matrix(T).T                      # (n, T)
     pos = np.cumsum(speed, axis=1)
     pos = (pos - pos[:, :1]) / (pos[:, -1:] - pos[:, :1]) * (T - 1)

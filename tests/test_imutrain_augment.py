@@ -16,8 +16,16 @@ import numpy as np
 import pytest
 
 from imutrain import config
-from imutrain.augment import (Layout, augment, augment_sequential, augment_views, draw, layout, random_rotation,
-                              uniform_rotation)
+from imutrain.augment import (
+    Layout,
+    augment,
+    augment_sequential,
+    augment_views,
+    draw,
+    layout,
+    random_rotation,
+    uniform_rotation,
+)
 
 NAMES = ["waist_acc_x", "waist_acc_y", "waist_acc_z", "waist_gyro_x", "waist_gyro_y", "waist_gyro_z",
          "wrist_acc_x", "wrist_acc_y", "wrist_acc_z", "ecg"]
@@ -138,7 +146,7 @@ def test_gains_knots_permutations_and_rates_match_old_draws():
 
 
 # ------------------------------------------------------------------ whole augmentation: same law as before
-OFF = dict(rotation_p=0.0, time_warp_p=0.0, scale_p=0.0, jitter_p=0.0, channel_shuffle_p=0.0)
+OFF = {"rotation_p": 0.0, "time_warp_p": 0.0, "scale_p": 0.0, "jitter_p": 0.0, "channel_shuffle_p": 0.0}
 
 
 @pytest.mark.parametrize("cfg", [{**OFF, "rotation_p": 1.0}, {**OFF, "rotation_p": 1.0, "rotation_deg": 180.0},

@@ -284,7 +284,7 @@ def test_batches_cross_processes_as_one_buffer_and_match_in_process(root):
     here = list(make_loader(_stream(idx, src, "pretrain", steps=4), 0))
     there = list(make_loader(_stream(idx, src, "pretrain", steps=4), 2))
     b = here[1]
-    fn, args = b.__reduce__()
+    _, args = b.__reduce__()
     assert isinstance(args[0], np.ndarray) and not any(isinstance(a, torch.Tensor) for a in args[2].values())
     back = pickle.loads(pickle.dumps(b))
     assert [x.step for x in here] == [x.step for x in there] == [0, 1, 2, 3]
@@ -293,6 +293,6 @@ def test_batches_cross_processes_as_one_buffer_and_match_in_process(root):
                      "source", "window", "patches2", "stats2", "channel_ids2"):
             u, v = getattr(x, name), getattr(y, name)
             assert u.dtype == v.dtype and u.shape == v.shape and torch.equal(u, v), name
-    e = list(make_loader(_stream(idx, src, "eval"), 0))[0]
+    e = next(iter(make_loader(_stream(idx, src, "eval"), 0)))
     e2 = pickle.loads(pickle.dumps(e))
     assert e2.patches2 is None and torch.equal(e2.patches, e.patches) and e2.step == e.step
