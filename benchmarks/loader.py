@@ -8,8 +8,8 @@ Three parts, all in one run:
    reading the windows (Parquet row groups through the LRU cache), the per-window generators,
    augmentation of both views, interpolation of patches to the patch length with z-scoring, and padding /
    collation into tensors. The augmentation and patching are timed twice, interleaved: the
-   batched path the collator uses (``augment_batch``, ``patchify_many``) and the per-window
-   reference (``augment`` and ``patchify`` once per window, the previous collator's way). All
+   batched path the collator uses (``augment_views``, ``patchify_many``) and the per-window
+   reference (``augment_sequential`` and ``patchify`` once per window, the earlier collator's way). All
    in CPU seconds of this process (on a shared machine wall time includes waiting for a core).
 2. **End to end**: the DataLoader with ``--workers`` processes (the full worker path: lazy
    Parquet reads, augmentation, two-view patching for stage 1, or one view + label text for
@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 def breakdown(st, col, steps: int) -> dict[str, float]:
     """Seconds per stage for ``steps`` training batches, in this process (see the module docstring)."""
-    from imutrain.augment import augment, augment_batch
+    from imutrain.augment import augment_sequential, augment_views
     from imutrain.data.collate import Sample, patchify, patchify_many
-    from imutrain.data.loader import ShardReader
+    from imutrain.data.loader import ShardReader, window_generators
 
     t = dict.fromkeys(["read", "rng", "augment", "augment_per_window", "patch", "patch_per_window", "collate"], 0.0)
     reader = ShardReader(st.cache_mb)
@@ -59,18 +59,16 @@ def breakdown(st, col, steps: int) -> dict[str, float]:
             samples.append(Sample(x=x, names=src.channels, channel_ids=st.channel_ids[s], rate=src.rate,
                                   patch_s=src.patch_s, window=w))
         c1 = time.process_time()
-        rng_seeds = [[st.seed, step, j, 5] for j in range(len(ids))]
-        rngs = [np.random.default_rng(sd) for sd in rng_seeds]
+        rngs = window_generators(st.seed, step, np.arange(len(ids)))
         c2 = time.process_time()
         xs = [np.nan_to_num(s.x.astype(np.float32)) for s in samples]
         names = [s.names for s in samples]
-        aug = augment_batch(xs, names, rngs, col.aug)
-        augment_batch(xs, names, rngs, col.aug)  # stage 1 augments both views, each by its own draw
+        aug = augment_views(xs, names, rngs, col.aug, 2)[0]  # stage 1 augments both views, each by its own draw
         c3 = time.process_time()
-        rngs = [np.random.default_rng(sd) for sd in rng_seeds]
+        rngs = window_generators(st.seed, step, np.arange(len(ids)))
         c3b = time.process_time()
         for _ in range(2):
-            [augment(x, n, r, col.aug) for x, n, r in zip(xs, names, rngs)]
+            [augment_sequential(x, n, r, col.aug) for x, n, r in zip(xs, names, rngs)]
         c4 = time.process_time()
         both = xs + [a for a, _ in aug]
         rates = [s.rate for s in samples] * 2
@@ -79,7 +77,7 @@ def breakdown(st, col, steps: int) -> dict[str, float]:
         c5 = time.process_time()
         [patchify(x, r, p, col.L, col.max_patches) for x, r, p in zip(both, rates, ps)]
         c6 = time.process_time()
-        rngs = [np.random.default_rng(sd) for sd in rng_seeds]
+        rngs = window_generators(st.seed, step, np.arange(len(ids)))
         c7 = time.process_time()
         col(samples, rngs, step=step)
         c8 = time.process_time()
@@ -160,15 +158,16 @@ def main() -> None:
         gc.collect()
         time.sleep(0.5)  # the workers exit and are reaped: their CPU time lands in the children's count
         c1 = os.times()
-        cpu = (c1.children_user + c1.children_system - c0.children_user - c0.children_system
-               + (c1.user + c1.system - c0.user - c0.system))
+        kids = c1.children_user + c1.children_system - c0.children_user - c0.children_system
+        main = c1.user + c1.system - c0.user - c0.system
+        cpu = kids + main
         if best is None or n / dt > best[0] / best[1]:
-            best = (n, dt, cpu)
-    n, dt, cpu = best
+            best = (n, dt, cpu, main)
+    n, dt, cpu, main = best
     me, kids = peak_rss_mb()
     print(json.dumps({"mode": a.mode, "workers": a.workers, "batch": a.batch, "windows": n, "seconds": round(dt, 3),
                       "windows_per_s": round(n / dt, 1),
-                      "cpu_s_all_processes": round(cpu, 2), "windows_per_cpu_s": round(n / cpu, 1) if cpu > 0 else None,
+                      "cpu_s_all_processes": round(cpu, 2), "cpu_s_main": round(main, 2), "windows_per_cpu_s": round(n / cpu, 1) if cpu > 0 else None,
                       "windows_per_s_on_2_free_cores": round(2 * n / cpu, 1) if cpu > 0 else None, "index_windows": len(idx), "cache_mb": a.cache_mb, "cpu_cores": os.cpu_count(),
                       "load_avg_1min": round(os.getloadavg()[0], 2), "peak_rss_mb_main": round(me),
                       "peak_rss_mb_worker": round(kids), "torch": torch.__version__}))

@@ -268,3 +268,31 @@ def test_shard_reader_reads_across_row_groups_with_few_open_files(tmp_path):
             got = reader.read(i, paths[i], 25, 40, ["b", "a"])  # rows 25..64: three row groups
             np.testing.assert_array_equal(got, data[i][25:65, ::-1])
             assert len(reader.files) <= 2
+
+
+def test_batches_cross_processes_as_one_buffer_and_match_in_process(root):
+    """A Batch pickles as one byte buffer (not a tensor per field) and comes back equal, field by
+    field; batches made by 2 DataLoader workers equal those made in this process (same seeds)."""
+    import pickle
+
+    import torch
+
+    from imutrain.data import make_loader
+
+    src = _sources(root)
+    idx = build_index(src, "train", stride_frac=0.5, min_window_frac=0.6, min_label_frac=0.5)
+    here = list(make_loader(_stream(idx, src, "pretrain", steps=4), 0))
+    there = list(make_loader(_stream(idx, src, "pretrain", steps=4), 2))
+    b = here[1]
+    _, args = b.__reduce__()
+    assert isinstance(args[0], np.ndarray) and not any(isinstance(a, torch.Tensor) for a in args[2].values())
+    back = pickle.loads(pickle.dumps(b))
+    assert [x.step for x in here] == [x.step for x in there] == [0, 1, 2, 3]
+    for x, y in [(b, back)] + list(zip(here, there)):
+        for name in ("patches", "stats", "patch_mask", "channel_mask", "channel_ids", "label", "label_text",
+                     "source", "window", "patches2", "stats2", "channel_ids2"):
+            u, v = getattr(x, name), getattr(y, name)
+            assert u.dtype == v.dtype and u.shape == v.shape and torch.equal(u, v), name
+    e = next(iter(make_loader(_stream(idx, src, "eval"), 0)))
+    e2 = pickle.loads(pickle.dumps(e))
+    assert e2.patches2 is None and torch.equal(e2.patches, e.patches) and e2.step == e.step

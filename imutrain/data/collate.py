@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..augment import augment_batch
+from ..augment import augment_views
 from ..config import AugmentConfig
 
 STD_FLOOR = 1e-6
@@ -62,7 +62,9 @@ def patchify_many(xs: list[np.ndarray], rates: list[float], patch_ss: list[float
         P = max(1, min(T // n, max_patches))
         groups.setdefault((n, P, C), []).append(i)
     for (n, P, C), idx in groups.items():
-        seg = np.stack([xs[i][: P * n] for i in idx]).reshape(len(idx), P, n, C)
+        # channel-major (G, C, P, n): a straight copy when the windows are transposed channel-major
+        # rows (augment_views' output), one transposing copy otherwise
+        seg = np.stack([xs[i][: P * n].T for i in idx]).reshape(len(idx), C, P, n)
         z, stats = _patch_core(seg, L)
         for k, i in enumerate(idx):
             out[i] = (z[k], stats[k])
@@ -78,21 +80,23 @@ def _mean_std(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _patch_core(seg: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
-    """(G, P, n, C) patches of samples -> z-scored (G, P, C, L) and signed-log stats (G, P, C, 2).
+    """(G, C, P, n) channel-major patches of samples -> z-scored (G, P, C, L) and signed-log stats
+    (G, P, C, 2).
 
-    The patches are transposed once to (G, P, C, n) so every reduction and the interpolation
-    (one matmul with the (n, L) interpolation matrix) run along a contiguous axis.
+    Every reduction and the interpolation (one matmul with the (n, L) interpolation matrix) run
+    along the contiguous last axis; the result is returned as a (G, P, C, L) view, which the
+    collator copies into the padded batch anyway.
     """
-    n = seg.shape[2]
-    seg = np.ascontiguousarray(seg.transpose(0, 1, 3, 2))  # (G, P, C, n)
-    mean, std = _mean_std(seg)                             # (G, P, C) in SI units
-    p = np.matmul(seg, interp_matrix(n, L).T)              # (G, P, C, L)
+    n = seg.shape[-1]
+    mean, std = _mean_std(seg)                             # (G, C, P) in SI units
+    p = (seg.reshape(-1, n) @ interp_matrix(n, L).T).reshape(seg.shape[:-1] + (L,))  # (G, C, P, L): one GEMM
     pm, ps = _mean_std(p)
     ok = ps > STD_FLOOR
-    z = (p - pm[..., None]) / np.where(ok, ps, np.float32(1.0))[..., None]
-    z[~ok] = 0.0
-    stats = np.stack([slog(mean), slog(std)], -1).astype(np.float32)
-    return z.astype(np.float32, copy=False), stats
+    p -= pm[..., None]
+    p *= (np.float32(1.0) / np.where(ok, ps, np.float32(1.0)))[..., None]
+    p[~ok] = 0.0
+    stats = np.stack([slog(mean), slog(std)], -1).astype(np.float32).transpose(0, 2, 1, 3)
+    return p.astype(np.float32, copy=False).transpose(0, 2, 1, 3), stats
 
 
 @dataclass
@@ -125,6 +129,37 @@ class Batch:
 
     def __len__(self) -> int:
         return int(self.patches.shape[0])
+
+    def __reduce__(self):
+        """Pickled (from a DataLoader worker to the main process) as ONE byte buffer holding every
+        tensor (CPU), not a dozen tensors: torch moves each tensor through its own shared-memory
+        segment and file descriptor, and receiving a stage-1 batch's 12 tensors cost the main
+        process ~6.7 ms of CPU (benchmarks/README.md)."""
+        meta, parts, off = [], [], 0
+        other = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, torch.Tensor):
+                other[f.name] = v
+                continue
+            a = np.ascontiguousarray(v.detach().cpu().numpy())
+            meta.append((f.name, a.dtype.str, a.shape, off))
+            parts.append((off, a))
+            off += -(-a.nbytes // 8) * 8  # 8-byte aligned
+        buf = np.empty(off, np.uint8)
+        for o, a in parts:
+            buf[o:o + a.nbytes] = a.reshape(-1).view(np.uint8)
+        return _unpack_batch, (buf, tuple(meta), other)
+
+
+def _unpack_batch(buf: np.ndarray, meta: tuple, other: dict) -> Batch:
+    """Inverse of ``Batch.__reduce__``: tensors are views of the one received buffer."""
+    kw = dict(other)
+    for name, dtype, shape, off in meta:
+        dt = np.dtype(dtype)
+        n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        kw[name] = torch.from_numpy(buf[off:off + n].view(dt).reshape(shape))
+    return Batch(**kw)
 
 
 @dataclass
@@ -172,14 +207,16 @@ class Collator:
             xs.append(x)
             patch_s = s.patch_s
             if train and rng is not None:
-                patch_s = s.patch_s * float(rng.choice(self.patch_scales))
+                # the draw of rng.choice(self.patch_scales) (one integers(0, n)), without choice's overhead
+                patch_s = s.patch_s * float(self.patch_scales[int(rng.integers(0, len(self.patch_scales)))])
             geo.append((s.rate, patch_s))
-        # augmentation draws come from each window's own generator, after its patch-scale draw; in
-        # stage 1 both views are augmented, each by its own draw (view 2's draw first)
+        # augmentation draws come from each window's own generator, after its patch-scale draw: one
+        # block of uniforms for all views (in stage 1 both views are augmented, view 2 first)
         augmenting = self.mode in ("pretrain", "align") and rngs is not None
-        aug = augment_batch(xs, [s.names for s in samples], rngs, self.aug) if augmenting else None
-        aug1 = augment_batch(xs, [s.names for s in samples], rngs, self.aug) \
-            if augmenting and self.mode == "pretrain" else None
+        aug = aug1 = None
+        if augmenting:
+            views = augment_views(xs, [s.names for s in samples], rngs, self.aug, 2 if self.mode == "pretrain" else 1)
+            aug, aug1 = views[0], (views[1] if len(views) > 1 else None)
         for i, s in enumerate(samples):
             rng = rngs[i] if rngs is not None else None
             x = xs[i]
