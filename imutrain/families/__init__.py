@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-FAMILIES = {"tsfm": "imutrain.families.tsfm", "sensorlm": "imutrain.families.sensorlm"}
+FAMILIES = {"tsfm": "imutrain.families.tsfm", "sensorlm": "imutrain.families.sensorlm", "llm": "imutrain.families.llm"}
 
 
 @dataclass
