@@ -220,6 +220,7 @@ class LLMConfig:
     channels: int = 12                      # projection input channels (a window's channels, zero-padded)
     conv_hidden: int = 64
     conv_kernels: list[int] = field(default_factory=lambda: [5, 3])
+    token_rms: float = 1.0                  # initial scale of the projected tokens (the LayerNorm gain)
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
@@ -382,6 +383,8 @@ def _validate(r: Recipe) -> list[str]:
             p.append(f"llm.pooling must be mean or last (got {q.pooling!r})")
         if q.layers < 0:
             p.append(f"llm.layers must be >= 0 (0 = all layers; got {q.layers})")
+        if q.token_rms <= 0:
+            p.append(f"llm.token_rms must be > 0 (got {q.token_rms})")
         if q.channels < 1 or q.conv_hidden < 1 or q.lora_rank < 1:
             p.append("llm.channels, llm.conv_hidden and llm.lora_rank must be >= 1")
         if not q.conv_kernels or any(k < 1 or k % 2 == 0 for k in q.conv_kernels):

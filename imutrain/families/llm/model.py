@@ -4,7 +4,9 @@ Windows arrive as the shared loader's seconds-based patches, ``patches`` (B, P, 
 patch and channel, and ``stats`` (B, P, C, 2) (their signed-log mean and std). The projection
 treats the channels as convolution input channels: a stack of 1-D convolutions over the L points
 of each patch, then one convolution with kernel = stride = L, so each patch becomes one token at
-the backbone width (plus a linear map of the patch statistics, then a LayerNorm). The backbone
+the backbone width (plus a linear map of the patch statistics, then a LayerNorm whose gain starts
+at ``llm.token_rms``, the RMS of the backbone's token embeddings, so the tokens enter the residual
+stream at the scale the pretrained layers were trained on). The backbone
 (a transformers decoder, e.g. SmolLM2's first ``llm.layers`` layers) reads the tokens as
 ``inputs_embeds``; its weights are frozen and LoRA adapters (``peft``) on the named projections
 train. ``llm.init: none`` removes the backbone (projection -> pool -> head: the control without a
@@ -21,7 +23,8 @@ from torch import nn
 class ConvProjection(nn.Module):
     """(B, P, C, L) patches + (B, P, C, 2) stats -> (B, P, D) tokens, one per patch."""
 
-    def __init__(self, channels: int, patch_len: int, hidden: int, kernels: list[int], width: int) -> None:
+    def __init__(self, channels: int, patch_len: int, hidden: int, kernels: list[int], width: int,
+                 token_rms: float = 1.0) -> None:
         super().__init__()
         self.channels = channels
         layers: list[nn.Module] = []
@@ -33,6 +36,7 @@ class ConvProjection(nn.Module):
         self.to_token = nn.Conv1d(c_in, width, kernel_size=patch_len, stride=patch_len)
         self.stats = nn.Linear(2 * channels, width)
         self.norm = nn.LayerNorm(width)
+        nn.init.constant_(self.norm.weight, token_rms)   # tokens start at the scale of the backbone's embeddings
 
     def forward(self, patches: torch.Tensor, stats: torch.Tensor, channel_mask: torch.Tensor) -> torch.Tensor:
         B, P, C, L = patches.shape
@@ -53,7 +57,8 @@ class LLMClassifier(nn.Module):
     def __init__(self, cfg, patch_len: int, width: int, backbone: nn.Module | None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.proj = ConvProjection(cfg.channels, patch_len, cfg.conv_hidden, list(cfg.conv_kernels), width)
+        self.proj = ConvProjection(cfg.channels, patch_len, cfg.conv_hidden, list(cfg.conv_kernels), width,
+                                   cfg.token_rms)
         self.backbone = backbone
         self.head = nn.Linear(width, 1)           # resized by set_num_classes once the labels are known
 
