@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from imutrain import config
-from imutrain.families.llm import backbone as bb
-from imutrain.families.llm.model import build, merge_lora, trainable_counts
+pytest.importorskip("peft", reason="the llm family needs the imutrain[llm] extra (peft, transformers)")
+pytest.importorskip("transformers", reason="the llm family needs the imutrain[llm] extra (peft, transformers)")
+
+from imutrain import config  # noqa: E402
+from imutrain.families.llm import backbone as bb  # noqa: E402
+from imutrain.families.llm.model import build, merge_lora, trainable_counts  # noqa: E402
 
 TINY = ["llm.backbone=tiny-llama", "llm.init=random", "llm.layers=2", "llm.channels=6", "llm.conv_hidden=8",
         "llm.lora_rank=4"]
