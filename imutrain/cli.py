@@ -184,6 +184,36 @@ def align(manifest: Path = typer.Argument(..., help="imudata manifest (the same 
     typer.echo(f"align done: {res.steps} steps, final loss {res.final_loss:.4f}; val {res.val}; weights {res.weights}")
 
 
+@app.command("train")
+def train_(manifest: Path = typer.Argument(..., help="imudata manifest: its pretrain datasets' train subjects are trained on, val subjects validate."),
+           recipe: str = typer.Option(..., "--recipe", "-r", help="A recipe of a single-stage labelled family, e.g. llm-lora-tiny."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<manifest>-<recipe>)."),
+           resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
+           set_: Optional[List[str]] = SetOpt, root: Optional[Path] = RootOpt, device: Optional[str] = DeviceOpt,
+           quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+           threads: Optional[int] = ThreadsOpt) -> None:
+    """Train a family whose one stage is supervised (llm: projection + LoRA + head, cross-entropy).
+
+    Writes RUN/<stage>/{model.safetensors, checkpoints/, metrics.jsonl, curves.png} and RUN/config.yaml.
+    """
+    from . import families, train
+
+    def go():
+        r = _recipe(recipe, set_)
+        _threads(threads)
+        fam = families.get(r.family)
+        if fam.stages != fam.labelled_stages or len(fam.stages) != 1:
+            from .config import ConfigError
+
+            raise ConfigError(f"imutrain train runs single-stage supervised families; {fam.name} has stages "
+                              f"{', '.join(fam.stages)}: use imutrain {' / '.join(fam.stages)}")
+        return train.train(fam.stages[0], manifest, r, out or _default_out(manifest, r.name), root=root, resume=resume,
+                           device=check_device(device), progress=not quiet, log=lambda m: typer.echo(m, err=True))
+
+    res = _run(go)
+    typer.echo(f"{res.stage} done: {res.steps} steps, final loss {res.final_loss:.4f}; val {res.val}; weights {res.weights}")
+
+
 @app.command("eval")
 def eval_(run: Path = typer.Argument(..., help="Run folder written by pretrain/align."),
           manifest: Path = typer.Option(..., "--manifest", "-m", help="Manifest of the datasets to score (pretrain ones on their test subjects, heldout ones zero-shot)."),

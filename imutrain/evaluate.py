@@ -67,6 +67,9 @@ def evaluate(run_dir: str | Path, manifest_path: str | Path, *, root: str | Path
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, recipe, used_stage = load_model(run_dir, stage, str(dev))
     fam = families.get(recipe.family)
+    if hasattr(fam, "evaluate_run") and not untrained:  # a classifier family scores its own head (llm)
+        return fam.evaluate_run(model, recipe, run_dir, manifest_path, root=root, device=dev,
+                                out=Path(out) if out is not None else None, log=log)
     if untrained:
         torch.manual_seed(recipe.seed + 12345)
         model = fam.build(recipe).to(dev).eval()

@@ -132,7 +132,7 @@ def load_model(run_dir: Path, stage: str | None = None, device: str = "cpu") -> 
     recipe = cfgmod.load(run_dir / "config.yaml")
     fam = get_family(recipe.family)
     model = fam.build(recipe)
-    stages = [stage] if stage else ["align", "pretrain"]
+    stages = [stage] if stage else ["align", "pretrain"] + [s for s in fam.stages if s not in ("align", "pretrain")]
     for st in stages:
         w = run_dir / st / "model.safetensors"
         if w.exists():

@@ -1,6 +1,6 @@
 """Model families behind one interface, the way datasets sit behind imudata's registry.
 
-A recipe names ``family: tsfm | sensorlm``. A family module provides a :class:`Family`: its model
+A recipe names ``family: tsfm | sensorlm | slotfm | llm``. A family module provides a :class:`Family`: its model
 builder, its training objective per stage, and ``embed_windows`` / ``embed_texts`` for evaluation.
 The loader, the trainer loop (checkpoints, resume, NaN stop, DDP, bf16, progress, metrics) and the
 evaluator (zero-shot, probe, retrieval, the benchmark harness) are shared and never name a family.
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 FAMILIES = {"tsfm": "imutrain.families.tsfm", "sensorlm": "imutrain.families.sensorlm",
-            "slotfm": "imutrain.families.slotfm"}
+            "slotfm": "imutrain.families.slotfm", "llm": "imutrain.families.llm"}
 
 
 @dataclass
