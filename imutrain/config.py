@@ -238,6 +238,9 @@ class SlotFMConfig:
     val_windows: int = 256                  # validation windows (evenly spaced) scored every val_every
     head_heads: int = 4                     # downstream self-attention over slots
     head_hidden: int = 128                  # downstream MLP
+
+
+@dataclass
 class LLMConfig:
     """The LLM-backbone family (``family: llm``, seed 002): conv projection, frozen decoder + LoRA, head."""
 
