@@ -62,6 +62,7 @@ def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, hapt_refere
             "  - {id: hapt, role: pretrain, stream: imu, splits: {train: ['4'], test: ['5']}}\n")
     (tmp_path / "m.yaml").write_text(text)
     from imutrain.data.loader import ShardReader
+    from imutrain.families.sensorlm.pairs import caption_windows
 
     got = []
     for root in (local, s3_root):
@@ -72,9 +73,11 @@ def test_s3_root_equals_local_root_and_readers_read_it(s3_root: str, hapt_refere
         w = len(idx.start) // 2
         window = ShardReader().read(0, idx.shards[int(idx.shard[w])].path, int(idx.start[w]), int(idx.length[w]),
                                     sources[0].channels)
-        got.append((len(idx.start), window))
-    (n_local, x_local), (n_s3, x_s3) = got
+        captions = caption_windows(idx, sources, "high_middle", labels=True, seed=0)  # SensorLM pairs
+        got.append((len(idx.start), window, captions.texts))
+    (n_local, x_local, t_local), (n_s3, x_s3, t_s3) = got
     assert n_local == n_s3 > 10 and x_local.shape == x_s3.shape and (x_local == x_s3).all()
+    assert t_local == t_s3 and all(t_local), "the SensorLM captions of the windows differ between roots"
 
 
 def test_ray_engine_on_s3_root_equals_local_engine(ray_session, hapt_reference, s3_root: str) -> None:

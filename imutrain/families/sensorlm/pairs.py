@@ -60,7 +60,10 @@ def caption_windows(index, sources, level: str, labels: bool, seed: int,
         if src.id not in cards:
             cards[src.id] = restricted_card(imudata.open(src.id, _root_of(shard.path, src.id)).card, src.stream,
                                             src.channels)
-        tab = pq.read_table(shard.path, columns=["session", "t", "label", *src.channels])
+        from imudata.storage import arrow_path, parquet_filesystem  # local or s3:// root
+
+        tab = pq.read_table(arrow_path(shard.path), columns=["session", "t", "label", *src.channels],
+                            filesystem=parquet_filesystem(shard.path))
         session = tab.column("session").to_numpy(zero_copy_only=False)
         t = tab.column("t").to_numpy()
         lab = pc.fill_null(tab.column("label"), -1).to_numpy().astype(np.int64)
@@ -83,11 +86,19 @@ def caption_windows(index, sources, level: str, labels: bool, seed: int,
 
 
 def _root_of(shard_path, dataset: str):
-    """The imudata root above a shard path ``<root>/<dataset>/...``."""
+    """The imudata root above a shard path ``<root>/<dataset>/...`` (a local path or an s3:// key)."""
     from pathlib import Path
 
-    p = Path(shard_path).resolve()
-    for parent in p.parents:
+    from imudata.storage import RemotePath
+
+    if isinstance(shard_path, RemotePath):
+        p = shard_path
+        while p.parent != p:
+            p = p.parent
+            if p.name == dataset and p.parent != p:
+                return str(p.parent)
+        raise ValueError(f"{shard_path}: not under a prefix named {dataset!r}")
+    for parent in Path(shard_path).resolve().parents:
         if parent.name == dataset:
             return parent.parent
     raise ValueError(f"{shard_path}: not under a folder named {dataset!r}")
