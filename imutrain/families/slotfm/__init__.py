@@ -13,9 +13,8 @@ head (self-attention over slots, flatten, MLP) on ``embed_slots``. There is no t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
