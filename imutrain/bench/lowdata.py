@@ -15,8 +15,6 @@ skipped when its JSON exists, so a cut-off run resumes; ``report`` aggregates wh
 from __future__ import annotations
 
 import copy
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,34 +23,22 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from .. import config as cfgmod
 from ..evaluate import few_label_subset
 from . import features as featmod
 from . import probe, stats
 from .data import Windows, entry, load_windows
+from .runner import ProtocolError, _atomic_json, _atomic_npz, read_protocol
 
 METHODS = ("llm-pretrained", "llm-random", "proj-only", "feat-lr", "feat-mlp", "tsfm-ce")
 KEYS = {"manifest", "targets", "recipe", "recipe_set", "steps", "batch_size", "val_every", "lr", "weight_decay",
         "warmup_steps", "budgets", "seeds", "methods", "cap_per_subject_label", "tsfm_recipe", "out", "threads"}
 
 
-class ProtocolError(ValueError):
-    """The protocol file is unreadable or names unknown keys, methods or budgets."""
-
-
 def load_protocol(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        P = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProtocolError(f"{path}: cannot read the protocol ({exc})") from None
-    if not isinstance(P, dict):
-        raise ProtocolError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(P) - KEYS)
-    if unknown:
-        raise ProtocolError(f"{path}: unknown keys {unknown} (known: {sorted(KEYS)})")
+    P = read_protocol(path, KEYS)
     missing = sorted(KEYS - {"recipe_set", "tsfm_recipe", "out", "threads"} - set(P))
     if missing:
         raise ProtocolError(f"{path}: missing keys {missing}")
@@ -225,7 +211,7 @@ class LowData:
                    curve=curve, wall_s=round(time.time() - t0, 1), threads=torch.get_num_threads())
         _atomic_npz(path.with_suffix(".npz"), y=T.test.y, pred=pred, subject=T.test.subjects.astype(str),
                     **({"scores": scores} if scores is not None else {}))
-        _atomic_json(path, row)
+        _atomic_json(path, row, indent=1)
         self.log(f"[{name} {budget_name(budget)} {method} s{seed}] {len(sel)} windows: test acc {m['acc']:.3f} "
                  f"macro-F1 {m['f1']:.3f} ({row['wall_s']} s)")
 
@@ -338,20 +324,6 @@ def _subset(w: Windows, ids: np.ndarray) -> Windows:
     keep[ids] = True
     ids = np.flatnonzero(keep)
     return Windows(w.sources, w.index.subset(keep), [w.x[i] for i in ids], w.y[ids], w.labels, w.subjects[ids])
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-
-
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:

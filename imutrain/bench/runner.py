@@ -49,17 +49,24 @@ class ProtocolError(ValueError):
     """The benchmark protocol file is malformed (names the file and key)."""
 
 
-def load_protocol(path: str | Path, scale: str | None = None) -> dict[str, Any]:
-    path = Path(path)
+def read_protocol(path: Path, known: set[str]) -> dict[str, Any]:
+    """The protocol file's top-level mapping (safe YAML), refused with file and key when it is
+    unreadable, not a mapping, or names a key outside ``known``; shared by every protocol runner."""
     try:
         P = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ProtocolError(f"{path}: cannot read the protocol ({exc})") from None
     if not isinstance(P, dict):
         raise ProtocolError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(P) - PROTO_KEYS)
+    unknown = sorted(set(P) - known)
     if unknown:
-        raise ProtocolError(f"{path}: unknown keys {unknown} (known: {sorted(PROTO_KEYS)})")
+        raise ProtocolError(f"{path}: unknown keys {unknown} (known: {sorted(known)})")
+    return P
+
+
+def load_protocol(path: str | Path, scale: str | None = None) -> dict[str, Any]:
+    path = Path(path)
+    P = read_protocol(path, PROTO_KEYS)
     scale = scale or P.get("scale", "cpu")
     scales = P.get("scales") or {}
     if scale not in scales:
@@ -109,10 +116,10 @@ def _family_methods(path: Path, fm: Any) -> dict[str, dict[str, Any]]:
     return fm
 
 
-def _atomic_json(path: Path, obj: Any) -> None:
+def _atomic_json(path: Path, obj: Any, indent: int = 2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.write_text(json.dumps(obj, indent=indent, default=str))
     os.replace(tmp, path)
 
 

@@ -26,13 +26,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from .. import config as cfgmod
 from .. import provenance
 from . import features, probe, stats
 from .data import Windows, entry, load_windows, subject_folds
-from .runner import _atomic_json, _atomic_npz, cap_windows
+from .runner import ProtocolError, _atomic_json, _atomic_npz, cap_windows, read_protocol
 
 KEYS = {"name", "out", "report", "threads", "pretrain_manifest", "frozen_manifest", "targets", "cap_per_subject_label",
         "folds", "fold_seed", "head_seeds", "rate_hz", "probe", "bootstrap", "slotfm_recipe", "tsfm_recipe",
@@ -44,21 +43,9 @@ ABLATIONS = ("no-bands", "no-reg", "mean-pool", "resampled-init")
 PAPER = {"uschad": 60.1, "motionsense": 85.5, "daphnet": 57.7}   # seed 001 Table 3, macro-F1 %
 
 
-class ProtocolError(ValueError):
-    """The protocol file is malformed (names the file and key)."""
-
-
 def load_protocol(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        P = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProtocolError(f"{path}: cannot read the protocol ({exc})") from None
-    if not isinstance(P, dict):
-        raise ProtocolError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(P) - KEYS)
-    if unknown:
-        raise ProtocolError(f"{path}: unknown keys {unknown} (known: {sorted(KEYS)})")
+    P = read_protocol(path, KEYS)
     for k in REQUIRED:
         if k not in P:
             raise ProtocolError(f"{path}: key {k!r} missing")
