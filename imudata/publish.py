@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .format import DatasetCard
-from .paths import DatasetPaths, os_error_at
+from .paths import DatasetPaths, write_atomic
 
 #: folders of the publication scheme before shard names carried a tag (removed when found)
 LEGACY_DIRS = ("parquet.new", "parquet.old")
@@ -44,15 +44,7 @@ def place(src: Path, dest: Path) -> None:
     try:
         os.link(src, dest)
     except OSError:
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
-        except OSError as exc:
-            raise os_error_at(exc, dest) from exc
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_atomic(dest, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def unlisted_files(paths: DatasetPaths, card: DatasetCard | None) -> list[Path]:
